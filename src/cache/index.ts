@@ -1,0 +1,5 @@
+/**
+ * dbkit/cache: public surface (every export listed by name).
+ * @packageDocumentation
+ */
+export { DbkitError, isDbkitError } from '../errors.js';

@@ -1,0 +1,78 @@
+/**
+ * The `dbkit` command. `dbkit doctor [DATABASE_URL] [--redis URL] [--json]` runs the health checks
+ * (see dbkit/monitoring). Exit codes: 0 healthy, 1 warnings, 2 failures, 64 usage error.
+ */
+import { parseArgs } from 'node:util';
+import { redactUrl } from './internal/redact.js';
+
+const USAGE = `Usage: dbkit <command> [options]
+
+Commands:
+  doctor [DATABASE_URL] [--redis URL] [--json]   Check Postgres (and Redis) health and print a report.
+
+Options:
+  -h, --help      Show this help.
+  -v, --version   Print the version.
+`;
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (e) {
+    io.stderr(`${redactUrl((e as Error).message)}\n\n${USAGE}`);
+    return 64;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    io.stdout(`${process.env.npm_package_version ?? '0.1.0'}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    io.stdout(USAGE);
+    return command || values.help ? 0 : 64;
+  }
+  if (command === 'doctor') {
+    const { runDoctor } = await import('./monitoring/doctor-command.js');
+    const databaseUrl = rest[0] ?? io.env.DATABASE_URL;
+    const redisUrl = values.redis ?? io.env.REDIS_URL;
+    return runDoctor({ databaseUrl, redisUrl, json: values.json ?? false, io });
+  }
+  io.stderr(`Unknown command "${command}".\n\n${USAGE}`);
+  return 64;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      json: { type: 'boolean' },
+      redis: { type: 'string' },
+    },
+  });
+}
+
+main(process.argv.slice(2), {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`dbkit: ${redactUrl(e instanceof Error ? e.message : String(e))}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,23 @@
+/**
+ * dbkit: data-access primitives for Node.js services on Postgres, Redis and Google Cloud.
+ * Each module is also available on its own subpath (`dbkit/cache`, ...): import the subpath
+ * when you only need one module, so the others' optional peers are never loaded.
+ * @packageDocumentation
+ */
+
+export * from './bulk/index.js';
+export * from './cache/index.js';
+export * from './clients/index.js';
+export {
+  ClientClosedError,
+  ConfigError,
+  DbkitError,
+  type DbkitErrorContext,
+  type DbkitErrorOptions,
+  ErrorCodes,
+  isDbkitError,
+  MissingPeerDependencyError,
+  TimeoutError,
+} from './errors.js';
+export * from './monitoring/index.js';
+export * from './query/index.js';

@@ -1,0 +1,12 @@
+export { startFirestoreEmulator, startPubSubEmulator } from './emulators.js';
+export {
+  createTestDatabase,
+  databaseUrl,
+  type Sql,
+  type TestDatabase,
+  terminateBackend,
+  terminateDatabaseBackends,
+  useTestDatabase,
+} from './postgres.js';
+export { freePort, sleep, waitFor } from './processes.js';
+export { keyPrefix, type SpawnedCluster, type SpawnedRedis, spawnRedis, spawnRedisCluster } from './redis.js';

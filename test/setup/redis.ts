@@ -1,0 +1,163 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, isAlive, signalGroup, sleep, spawnGroup, stopGroup, waitFor } from './processes.js';
+
+const run = promisify(execFile);
+
+async function ping(port: number): Promise<boolean> {
+  try {
+    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+      timeout: 2000,
+    });
+    return stdout.trim() === 'PONG';
+  } catch {
+    return false;
+  }
+}
+
+/** A redis-server this test run started, with the fault-injection controls the tests need. */
+export interface SpawnedRedis {
+  readonly port: number;
+  readonly url: string;
+  pid(): number | undefined;
+  /** Kills the server (SIGKILL: as abrupt as a crash). Data is lost; `start()` brings up an empty one on the same port. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port after `stop()`. */
+  start(): Promise<void>;
+  /** SIGSTOP: the server keeps its sockets but answers nothing (a hung server). */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
+  /** Stops it for good and removes its directory. */
+  dispose(): Promise<void>;
+}
+
+export interface SpawnRedisOptions {
+  port?: number;
+  /** Extra `redis-server` arguments, e.g. ['--cluster-enabled', 'yes']. */
+  args?: string[];
+}
+
+/**
+ * Starts a throwaway redis-server on a free port (nothing persisted). Tests that stop, pause or
+ * crash Redis spawn their own with this, so no other test file is affected.
+ */
+export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<SpawnedRedis> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), `dbkit-redis-${port}-`));
+  let pid: number | undefined;
+  const startServer = async () => {
+    const child = spawnGroup(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--protected-mode',
+        'no',
+        ...(options.args ?? []),
+      ],
+      `redis-server:${port}`,
+    );
+    pid = child.pid;
+    await waitFor(`redis-server on port ${port}`, () => ping(port), 15_000);
+  };
+  await startServer();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pid: () => pid,
+    async stop() {
+      const p = pid;
+      signalGroup(p, 'SIGKILL');
+      if (p) await waitFor(`redis-server ${port} to exit`, async () => !isAlive(p), 5000);
+      pid = undefined;
+    },
+    async start() {
+      if (pid) return;
+      await startServer();
+    },
+    pause() {
+      signalGroup(pid, 'SIGSTOP');
+    },
+    resume() {
+      signalGroup(pid, 'SIGCONT');
+    },
+    async dispose() {
+      signalGroup(pid, 'SIGCONT');
+      await stopGroup(pid, 2000);
+      pid = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A 3-master Redis Cluster (no replicas) on free ports. */
+export interface SpawnedCluster {
+  readonly nodes: Array<{ host: string; port: number }>;
+  readonly servers: SpawnedRedis[];
+  dispose(): Promise<void>;
+}
+
+export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
+  const servers: SpawnedRedis[] = [];
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      servers.push(
+        await spawnRedis({
+          port,
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            '5000',
+          ],
+        }),
+      );
+    }
+    const addrs = servers.map((s) => `127.0.0.1:${s.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'], {
+      timeout: 30_000,
+    });
+    for (const s of servers) {
+      await waitFor(
+        `cluster_state:ok on ${s.port}`,
+        async () => {
+          const { stdout } = await run('redis-cli', ['-p', String(s.port), 'CLUSTER', 'INFO']);
+          return stdout.includes('cluster_state:ok');
+        },
+        20_000,
+      );
+    }
+    // Let the gossip settle so every node knows every slot owner.
+    await sleep(200);
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.dispose()));
+    throw e;
+  }
+  return {
+    nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    servers,
+    async dispose() {
+      await Promise.all(servers.map((s) => s.dispose()));
+    },
+  };
+}
+
+/** A random key prefix, so test files sharing one Redis never collide. */
+export function keyPrefix(label = 't'): string {
+  return `${label}:${Math.random().toString(36).slice(2, 10)}:`;
+}
