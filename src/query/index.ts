@@ -3,3 +3,4 @@
  * @packageDocumentation
  */
 export { DbkitError, isDbkitError } from '../errors.js';
+export * from './bigquery/index.js';

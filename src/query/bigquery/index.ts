@@ -1,0 +1,2 @@
+/** BigQuery table optimizer and cost guard (part of dbkit/query). */
+export {};
