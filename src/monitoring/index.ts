@@ -3,3 +3,30 @@
  * @packageDocumentation
  */
 export { DbkitError, isDbkitError } from '../errors.js';
+export { MONITORING_CHANNELS } from './channels.js';
+export {
+  BackendNotFoundError,
+  type CancelRefusalReason,
+  CancelRefusedError,
+  CheckFailedError,
+  MonitoringErrorCodes,
+  MonitoringInputError,
+} from './errors.js';
+export { type PoolHealthBand, type PoolScoreInput, poolHealthBand, poolHealthScore } from './health-score.js';
+export {
+  type CancelBackendOptions,
+  type MonitoringOptionSections,
+  type PgActivityOptions,
+  type PgCheckOptions,
+  type PoolMonitorOptions,
+  type RedisHealthOptions,
+  resolveMonitoringOptions,
+} from './options.js';
+export type { PoolCrossCheck, PoolSession } from './pool-ledger.js';
+export {
+  type AnySql,
+  type MsHistogram,
+  monitorPool,
+  type PoolMonitor,
+  type PoolStats,
+} from './pool-monitor.js';

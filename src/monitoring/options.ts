@@ -1,0 +1,266 @@
+import { ConfigError } from '../errors.js';
+
+/** Options of {@link monitorPool}. */
+export interface PoolMonitorOptions {
+  /**
+   * Name used in metrics and events (`db.client.connection.pool.name`).
+   * @default 'default'
+   */
+  name: string;
+  /**
+   * Sets `application_name` for connections opened after this call, so {@link PoolMonitor.crossCheck}
+   * can find this pool's sessions in pg_stat_activity. When unset the client's own name is used.
+   * @default undefined
+   */
+  applicationName: string | undefined;
+  /**
+   * A query slower than this counts as slow (alerts: slow queries per minute).
+   * @default 1000
+   */
+  slowQueryMs: number;
+  /**
+   * p99 acquire wait the health score accepts.
+   * @default 100
+   */
+  waitTargetMs: number;
+  /**
+   * A reservation (`sql.reserve()`) held longer than this is reported as a possible leak.
+   * @default 60000
+   */
+  leakThresholdMs: number;
+  /**
+   * Sessions idle in transaction longer than this are reported by crossCheck().
+   * @default 10000
+   */
+  idleInTransactionMs: number;
+  /**
+   * Upper bounds (ms) of the acquire-wait and duration histograms.
+   * @default [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+   */
+  bucketsMs: number[];
+}
+
+/** Options of {@link pgChecks}. */
+export interface PgCheckOptions {
+  /**
+   * Unused index: at most this many scans...
+   * @default 0
+   */
+  unusedIndexMaxScans: number;
+  /**
+   * ...and at least this many bytes (PgHero: 10 MB).
+   * @default 10485760
+   */
+  unusedIndexMinBytes: number;
+  /**
+   * Missing index: tables with fewer than this % of index scans (PgHero: 95)...
+   * @default 95
+   */
+  missingIndexMaxPercent: number;
+  /**
+   * ...and at least this many live rows (PgHero: 10,000).
+   * @default 10000
+   */
+  missingIndexMinRows: number;
+  /**
+   * Cache hit ratio below this (0..1) is a warning (PgHero: 99%).
+   * @default 0.99
+   */
+  cacheHitRateMin: number;
+  /**
+   * Sequences above this share of their column type's maximum (PgHero: 90%).
+   * @default 0.9
+   */
+  sequenceMaxRatio: number;
+  /**
+   * Transaction IDs left before wraparound below which a table is flagged (PgHero: 1.5 billion).
+   * @default 1500000000
+   */
+  wraparoundMinLeft: number;
+  /**
+   * Table bloat: dead tuples at least this share of all tuples...
+   * @default 0.2
+   */
+  tableBloatMinRatio: number;
+  /**
+   * ...and at least this many dead tuples.
+   * @default 10000
+   */
+  tableBloatMinDeadTuples: number;
+  /**
+   * Index bloat: estimated wasted bytes at least this (PgHero: 100 MB)...
+   * @default 104857600
+   */
+  indexBloatMinBytes: number;
+  /**
+   * ...and at least this share of the index.
+   * @default 0.3
+   */
+  indexBloatMinRatio: number;
+  /**
+   * Statistics younger than this make usage-based checks low-confidence.
+   * @default 604800000 (7 days)
+   */
+  statsMinAgeMs: number;
+  /**
+   * How many of the largest tables and indexes to list (info findings).
+   * @default 5
+   */
+  largestRelations: number;
+  /**
+   * Only these checks run (all when unset).
+   * @default undefined
+   */
+  only: string[] | undefined;
+}
+
+/** Options of {@link pgActivity}. */
+export interface PgActivityOptions {
+  /**
+   * Queries running longer than this are long-running.
+   * @default 60000
+   */
+  longRunningMs: number;
+  /**
+   * Sessions idle in transaction longer than this are listed.
+   * @default 0
+   */
+  idleInTransactionMs: number;
+}
+
+/** Options of {@link cancelBackend}. */
+export interface CancelBackendOptions {
+  /**
+   * Escalate to pg_terminate_backend when the backend is still busy `escalateAfterMs` after the cancel
+   * (idle-in-transaction sessions ignore a cancel).
+   * @default false
+   */
+  terminate: boolean;
+  /**
+   * Only backends whose application_name is in this list may be touched (any when unset).
+   * @default undefined
+   */
+  allowApplicationNames: string[] | undefined;
+  /**
+   * Report what would be done without doing it.
+   * @default false
+   */
+  dryRun: boolean;
+  /**
+   * How long to wait for a cancel to take effect before escalating.
+   * @default 2000
+   */
+  escalateAfterMs: number;
+}
+
+/** Options of {@link redisHealth}. */
+export interface RedisHealthOptions {
+  /**
+   * Time between the two INFO samples that rates (hit rate, evictions/s) are computed from.
+   * Ignored when `since` is given. 0 takes one sample (rates from lifetime counters).
+   * @default 1000
+   */
+  sampleMs: number;
+  /**
+   * A previous result: rates are computed against its samples instead of sleeping.
+   * @default undefined
+   */
+  since: { samples: Record<string, { at: number; info: Record<string, string> }> } | undefined;
+  /**
+   * used_memory / maxmemory above this is a warning.
+   * @default 0.9
+   */
+  memoryWarnRatio: number;
+  /**
+   * mem_fragmentation_ratio above this is a warning (only when used_memory > 100 MB, as small
+   * instances always look fragmented).
+   * @default 1.5
+   */
+  fragmentationWarnRatio: number;
+  /**
+   * Hit rate below this (0..1) over the window is a warning.
+   * @default 0.8
+   */
+  hitRateWarn: number;
+}
+
+const defaults = {
+  pool: {
+    name: 'default',
+    applicationName: undefined,
+    slowQueryMs: 1000,
+    waitTargetMs: 100,
+    leakThresholdMs: 60_000,
+    idleInTransactionMs: 10_000,
+    bucketsMs: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+  } satisfies PoolMonitorOptions,
+  checks: {
+    unusedIndexMaxScans: 0,
+    unusedIndexMinBytes: 10 * 1024 * 1024,
+    missingIndexMaxPercent: 95,
+    missingIndexMinRows: 10_000,
+    cacheHitRateMin: 0.99,
+    sequenceMaxRatio: 0.9,
+    wraparoundMinLeft: 1_500_000_000,
+    tableBloatMinRatio: 0.2,
+    tableBloatMinDeadTuples: 10_000,
+    indexBloatMinBytes: 100 * 1024 * 1024,
+    indexBloatMinRatio: 0.3,
+    statsMinAgeMs: 7 * 24 * 3600 * 1000,
+    largestRelations: 5,
+    only: undefined,
+  } satisfies PgCheckOptions,
+  activity: { longRunningMs: 60_000, idleInTransactionMs: 0 } satisfies PgActivityOptions,
+  cancel: {
+    terminate: false,
+    allowApplicationNames: undefined,
+    dryRun: false,
+    escalateAfterMs: 2000,
+  } satisfies CancelBackendOptions,
+  redis: {
+    sampleMs: 1000,
+    since: undefined,
+    memoryWarnRatio: 0.9,
+    fragmentationWarnRatio: 1.5,
+    hitRateWarn: 0.8,
+  } satisfies RedisHealthOptions,
+};
+
+/** Option sections of dbkit/monitoring and their resolved types. */
+export interface MonitoringOptionSections {
+  pool: PoolMonitorOptions;
+  checks: PgCheckOptions;
+  activity: PgActivityOptions;
+  cancel: CancelBackendOptions;
+  redis: RedisHealthOptions;
+}
+
+type Loose<T> = { [K in keyof T]?: T[K] | undefined };
+
+/**
+ * Fills one option section from the module's single `defaults` const and validates numbers.
+ *
+ * @example
+ * ```ts
+ * resolveMonitoringOptions('checks', { unusedIndexMinBytes: 0 }).missingIndexMinRows // 10000
+ * ```
+ */
+export function resolveMonitoringOptions<K extends keyof MonitoringOptionSections>(
+  section: K,
+  options: Loose<MonitoringOptionSections[K]> = {},
+): MonitoringOptionSections[K] {
+  const base = defaults[section] as MonitoringOptionSections[K];
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(options)) {
+    if (v === undefined) continue;
+    if (!(k in base)) throw new ConfigError(`Unknown ${section} option "${k}"`, { context: { option: k } });
+    const d = (base as unknown as Record<string, unknown>)[k];
+    if (typeof d === 'number' && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new ConfigError(`${section}.${k} must be a finite number >= 0 (got ${String(v)})`, {
+        context: { option: k, value: v },
+      });
+    }
+    out[k] = v;
+  }
+  return out as unknown as MonitoringOptionSections[K];
+}
