@@ -3,3 +3,37 @@
  * @packageDocumentation
  */
 export { DbkitError, isDbkitError } from '../errors.js';
+export { type AnalyzeCacheMemoryOptions, analyzeCacheMemory, type CacheMemoryReport } from './analyze.js';
+export { CACHE_CHANNELS, CACHE_HIT_CHANNEL } from './channels.js';
+export { CacheCircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.js';
+export { CACHE_CODEC_IDS, type CacheCodecName, isCacheCodecAvailable } from './codecs.js';
+export type { CachedMethodDecorator, CachedOptions, WrapOptions } from './decorators.js';
+export {
+  CacheCodecUnavailableError,
+  CacheCorruptEntryError,
+  CacheErrorCodes,
+  CacheSerializeError,
+  CacheStoreError,
+} from './errors.js';
+export {
+  CACHE_FRAME_MAGIC,
+  CACHE_FRAME_VERSION,
+  type DecodedFrame,
+  decodeCacheFrame,
+  encodeCacheFrame,
+  type FrameCompression,
+} from './frame.js';
+export { defaultCacheKey, stableStringify } from './keys.js';
+export { type MemoryStoreOptions, memoryStore } from './memory-store.js';
+export {
+  type CacheErrorContext,
+  type CacheSetOptions,
+  type QueryCacheOptions,
+  type ResolvedQueryCacheOptions,
+  resolveQueryCacheOptions,
+} from './options.js';
+export { type CacheManyEntry, createQueryCache, QueryCache, type QueryCacheStats } from './query-cache.js';
+export { type RedisStoreOptions, redisKeySlot, redisStore } from './redis-store.js';
+export { type CacheSerializer, jsonSerializer, msgpackSerializer } from './serializer.js';
+export { type CacheStore, type CacheStoreEntry, globToRegExp } from './store.js';
+export { type CacheTtl, parseCacheTtl } from './ttl.js';

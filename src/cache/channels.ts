@@ -1,0 +1,34 @@
+import { channel } from 'node:diagnostics_channel';
+
+/** diagnostics_channel names dbkit/cache publishes on (subscribe with `diagnostics_channel.subscribe`). */
+export const CACHE_CHANNELS = {
+  /** `{ namespace, key, codec, bytes }` on every hit. */
+  hit: 'dbkit:cache:hit',
+  /** `{ namespace, key }` on every miss (including corrupt and stale entries). */
+  miss: 'dbkit:cache:miss',
+  /** `{ namespace, key, codec, bytesRaw, bytesStored }` on every write. */
+  set: 'dbkit:cache:set',
+  /** `{ namespace, key, durationMs, error? }` after every loader call. */
+  loader: 'dbkit:cache:loader',
+  /** `{ namespace, operation, error }` when the store fails or times out. */
+  error: 'dbkit:cache:error',
+  /** `{ namespace, key, reason }` when a corrupt entry is dropped. */
+  corrupt: 'dbkit:cache:corrupt',
+  /** `{ namespace, kind: 'tags' | 'pattern' | 'clear' | 'delete', target, count? }` on invalidation. */
+  invalidate: 'dbkit:cache:invalidate',
+  /** `{ namespace, from, to }` when the circuit breaker changes state. */
+  circuit: 'dbkit:cache:circuit',
+} as const;
+
+/** The channel name of {@link CACHE_CHANNELS}.hit, exported alone for convenience. */
+export const CACHE_HIT_CHANNEL = CACHE_CHANNELS.hit;
+
+const channels = Object.fromEntries(
+  Object.entries(CACHE_CHANNELS).map(([k, name]) => [k, channel(name)]),
+) as Record<keyof typeof CACHE_CHANNELS, ReturnType<typeof channel>>;
+
+/** Publishes only when someone listens (building the message costs nothing otherwise). */
+export function publish(event: keyof typeof CACHE_CHANNELS, message: () => object): void {
+  const ch = channels[event];
+  if (ch.hasSubscribers) ch.publish(message());
+}

@@ -1,0 +1,82 @@
+/** State of a {@link CacheCircuitBreaker}. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** Options of the cache's circuit breaker. */
+export interface CircuitBreakerOptions {
+  /**
+   * Consecutive store failures that open the circuit.
+   * @default 5
+   */
+  failureThreshold?: number;
+  /**
+   * How long the circuit stays open before one half-open probe is let through (ms).
+   * @default 5000
+   */
+  resetTimeoutMs?: number;
+}
+
+/**
+ * Stops the cache from waiting on a failing store: after `failureThreshold` consecutive failures it opens
+ * (calls skip the store), after `resetTimeoutMs` it lets one probe through (half-open), and closes on success.
+ *
+ * @example
+ * ```ts
+ * const b = new CacheCircuitBreaker({ failureThreshold: 3 }); if (b.allow()) { ... b.success() }
+ * ```
+ */
+export class CacheCircuitBreaker {
+  private failures = 0;
+  private openedAt = 0;
+  private probing = false;
+  private current: CircuitState = 'closed';
+  readonly failureThreshold: number;
+  readonly resetTimeoutMs: number;
+
+  constructor(
+    options: Required<CircuitBreakerOptions>,
+    private readonly onChange: (from: CircuitState, to: CircuitState) => void = () => {},
+  ) {
+    this.failureThreshold = options.failureThreshold;
+    this.resetTimeoutMs = options.resetTimeoutMs;
+  }
+
+  /** Current state (an open circuit past its reset timeout reports 'half-open'). */
+  get state(): CircuitState {
+    if (this.current === 'open' && Date.now() - this.openedAt >= this.resetTimeoutMs) return 'half-open';
+    return this.current;
+  }
+
+  /** True when a store call may go ahead. In half-open state only one probe at a time. */
+  allow(): boolean {
+    const s = this.state;
+    if (s === 'closed') return true;
+    if (s === 'open') return false;
+    if (this.probing) return false;
+    this.probing = true;
+    this.move('half-open');
+    return true;
+  }
+
+  success(): void {
+    this.failures = 0;
+    this.probing = false;
+    this.move('closed');
+  }
+
+  failure(): void {
+    this.failures++;
+    const probeFailed = this.current === 'half-open';
+    this.probing = false;
+    if (probeFailed || this.failures >= this.failureThreshold) {
+      this.openedAt = Date.now();
+      this.move('open');
+    }
+  }
+
+  private move(to: CircuitState) {
+    if (this.current === to) return;
+    const from = this.current;
+    this.current = to;
+    this.onChange(from, to);
+  }
+}

@@ -1,0 +1,132 @@
+import { CACHE_CODEC_IDS, type CacheCodecName, codecById, codecNameById, requireCodec } from './codecs.js';
+import { CacheCorruptEntryError } from './errors.js';
+
+/**
+ * Entry frame (all integers big-endian unless noted):
+ *   0  u8   magic 0xDB
+ *   1  u8   format version (1)
+ *   2  u8   codec id (0 none, 1 lz4, 2 gzip, 3 brotli, 4 zstd)
+ *   3  u8   flags (bit 0: tag section present)
+ *   4  u32  uncompressed payload length
+ *   [tag section] u16 count, then per tag: u16 byte length, utf-8 name, f64 version
+ *   payload (serialized value, compressed with the codec)
+ */
+export const CACHE_FRAME_MAGIC = 0xdb;
+/** The only entry format version this build reads and writes. */
+export const CACHE_FRAME_VERSION = 1;
+const FLAG_TAGS = 1;
+const HEADER = 8;
+
+/** Compression settings used when encoding. */
+export interface FrameCompression {
+  codec: CacheCodecName;
+  thresholdBytes: number;
+  minSavings: number;
+}
+
+/** A decoded frame. */
+export interface DecodedFrame {
+  codec: CacheCodecName;
+  /** Serialized (uncompressed) bytes. */
+  raw: Buffer;
+  /** Tag versions the entry was written against. */
+  tags: Array<[string, number]>;
+  storedBytes: number;
+}
+
+/** Encodes a serialized value; returns the frame and the codec actually used. */
+export function encodeCacheFrame(
+  raw: Buffer,
+  compression: FrameCompression,
+  tags: ReadonlyArray<readonly [string, number]> = [],
+): { frame: Buffer; codec: CacheCodecName } {
+  let codec: CacheCodecName = 'none';
+  let payload = raw;
+  if (compression.codec !== 'none' && raw.length >= compression.thresholdBytes) {
+    const compressed = requireCodec(compression.codec).compress(raw);
+    if (compressed.length <= raw.length * (1 - compression.minSavings)) {
+      codec = compression.codec;
+      payload = compressed;
+    }
+  }
+  const tagBufs = tags.map(([t]) => Buffer.from(t, 'utf8'));
+  const tagBytes = tags.length ? 2 + tagBufs.reduce((n, b) => n + 2 + b.length + 8, 0) : 0;
+  const frame = Buffer.allocUnsafe(HEADER + tagBytes + payload.length);
+  frame[0] = CACHE_FRAME_MAGIC;
+  frame[1] = CACHE_FRAME_VERSION;
+  frame[2] = CACHE_CODEC_IDS[codec];
+  frame[3] = tags.length ? FLAG_TAGS : 0;
+  frame.writeUInt32BE(raw.length, 4);
+  let o = HEADER;
+  if (tags.length) {
+    o = frame.writeUInt16BE(tags.length, o);
+    tags.forEach(([, version], i) => {
+      const b = tagBufs[i]!;
+      o = frame.writeUInt16BE(b.length, o);
+      o += b.copy(frame, o);
+      o = frame.writeDoubleBE(version, o);
+    });
+  }
+  payload.copy(frame, o);
+  return { frame, codec };
+}
+
+/** Decodes a frame; throws `CacheCorruptEntryError` for anything this build cannot trust. */
+export function decodeCacheFrame(frame: Buffer, maxDecompressedBytes: number): DecodedFrame {
+  if (frame.length < HEADER || frame[0] !== CACHE_FRAME_MAGIC)
+    throw new CacheCorruptEntryError('bad magic or short frame');
+  if (frame[1] !== CACHE_FRAME_VERSION) {
+    throw new CacheCorruptEntryError(`unknown format version ${frame[1]}`, {
+      context: { version: frame[1] },
+    });
+  }
+  const codecId = frame[2]!;
+  const codec = codecById(codecId);
+  const flags = frame[3]!;
+  if (flags & ~FLAG_TAGS) throw new CacheCorruptEntryError(`unknown flags ${flags}`);
+  const rawLength = frame.readUInt32BE(4);
+  if (rawLength > maxDecompressedBytes) {
+    throw new CacheCorruptEntryError(`entry of ${rawLength} bytes exceeds maxDecompressedBytes`, {
+      context: { rawLength, maxDecompressedBytes },
+    });
+  }
+  let o = HEADER;
+  const tags: Array<[string, number]> = [];
+  try {
+    if (flags & FLAG_TAGS) {
+      const n = frame.readUInt16BE(o);
+      o += 2;
+      for (let i = 0; i < n; i++) {
+        const len = frame.readUInt16BE(o);
+        o += 2;
+        if (o + len + 8 > frame.length) throw new RangeError('tag section overruns the frame');
+        const name = frame.toString('utf8', o, o + len);
+        o += len;
+        tags.push([name, frame.readDoubleBE(o)]);
+        o += 8;
+      }
+    }
+  } catch (e) {
+    throw new CacheCorruptEntryError('bad tag section', { cause: e });
+  }
+  const payload = frame.subarray(o);
+  let raw: Buffer;
+  try {
+    raw = codec.decompress(payload, rawLength, maxDecompressedBytes);
+  } catch (e) {
+    if (e instanceof CacheCorruptEntryError) throw e;
+    throw new CacheCorruptEntryError('payload does not decompress', { cause: e });
+  }
+  if (raw.length !== rawLength) {
+    throw new CacheCorruptEntryError(`payload is ${raw.length} bytes, header says ${rawLength}`);
+  }
+  return { codec: codecNameById(codecId)!, raw, tags, storedBytes: frame.length };
+}
+
+/** Reads only the header: codec and uncompressed length (for memory analysis). */
+export function peekCacheFrame(frame: Buffer): { codec: CacheCodecName; rawLength: number } | undefined {
+  if (frame.length < HEADER || frame[0] !== CACHE_FRAME_MAGIC || frame[1] !== CACHE_FRAME_VERSION)
+    return undefined;
+  const codec = codecNameById(frame[2]!);
+  return codec ? { codec, rawLength: frame.readUInt32BE(4) } : undefined;
+}
