@@ -4,3 +4,16 @@
  */
 export { DbkitError, isDbkitError } from '../errors.js';
 export * from './bigquery/index.js';
+export { QUERY_N_PLUS_ONE_CHANNEL, QUERY_SLOW_CHANNEL, QUERY_TRACING_CHANNEL } from './channels.js';
+export { ExplainError, QueryErrorCodes, QueryExpectationError, QueryOptionsError } from './errors.js';
+export { fingerprintQuery, normalizeSql, type QueryFingerprint } from './fingerprint.js';
+export { instrument, isInstrumented } from './instrument.js';
+export {
+  type DetectNPlusOneOptions,
+  detectNPlusOne,
+  type NPlusOneReport,
+  suggestBatch,
+} from './n-plus-one.js';
+export type { ExpectQueriesOptions, InstrumentOptions, TrackQueriesOptions } from './options.js';
+export type { QueryConnection, QueryEvent, QueryKind } from './query-event.js';
+export { expectQueries, formatQueryReport, type TrackedQueries, trackQueries } from './track.js';

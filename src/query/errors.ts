@@ -1,0 +1,53 @@
+import { DbkitError, type DbkitErrorContext } from '../errors.js';
+
+/** Error codes raised by the Postgres part of dbkit/query. */
+export const QueryErrorCodes = {
+  EXPECTATION: 'E_QUERY_EXPECTATION',
+  EXPLAIN: 'E_QUERY_EXPLAIN',
+  INVALID: 'E_QUERY_INVALID',
+} as const;
+
+/**
+ * `expectQueries` saw more queries than allowed or an N+1 pattern; the message is the readable report.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (isDbkitError(e, 'E_QUERY_EXPECTATION')) console.log(e.context.count) }
+ * ```
+ */
+export class QueryExpectationError extends DbkitError {
+  static readonly code = QueryErrorCodes.EXPECTATION;
+  constructor(message: string, context: DbkitErrorContext) {
+    super(QueryErrorCodes.EXPECTATION, message, { context });
+  }
+}
+
+/**
+ * EXPLAIN could not run (bad SQL, unsupported database handle); the driver error is the `cause`.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (isDbkitError(e, 'E_QUERY_EXPLAIN')) console.log(e.cause) }
+ * ```
+ */
+export class ExplainError extends DbkitError {
+  static readonly code = QueryErrorCodes.EXPLAIN;
+  constructor(message: string, context: DbkitErrorContext, cause?: unknown) {
+    super(QueryErrorCodes.EXPLAIN, message, { cause, context });
+  }
+}
+
+/**
+ * An option passed to instrument/trackQueries/explain/createSlowQueryLog is out of range or of the wrong type.
+ *
+ * @example
+ * ```ts
+ * instrument(sql, { slowQueryMs: -1 }) // throws QueryOptionsError (code E_QUERY_INVALID)
+ * ```
+ */
+export class QueryOptionsError extends DbkitError {
+  static readonly code = QueryErrorCodes.INVALID;
+  constructor(message: string, context: DbkitErrorContext) {
+    super(QueryErrorCodes.INVALID, message, { context });
+  }
+}
