@@ -2,4 +2,33 @@
  * dbkit/clients: public surface (every export listed by name).
  * @packageDocumentation
  */
-export { DbkitError, isDbkitError } from '../errors.js';
+export { ClientClosedError, DbkitError, isDbkitError } from '../errors.js';
+export { clientsChannels } from './channels.js';
+export {
+  type ClientKind,
+  ClientManager,
+  type ClientManagerStats,
+  type ClientsClosable,
+  type ClientsSql,
+  type ClientsTopicOptions,
+  createClientManager,
+  getClientManager,
+} from './client-manager.js';
+export type { ClientsCloseOptions, ClientsCloseResult } from './close-steps.js';
+export {
+  type ClientManagerConfig,
+  type ClientsClusterNode,
+  type ClientsLogger,
+  type ClientsPoolOptions,
+  type ResolvedClientManagerConfig,
+  resolveClientManagerConfig,
+} from './config.js';
+export {
+  ClientsErrorCodes,
+  EventFilterError,
+  EventPayloadError,
+  EventPublishError,
+  UnknownEventTypeError,
+} from './errors.js';
+export type { ClientHealthCheck, ClientHealthOptions, ClientHealthReport } from './health.js';
+export type { ShutdownHookOptions } from './shutdown-hooks.js';

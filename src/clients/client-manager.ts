@@ -1,0 +1,453 @@
+/**
+ * The process-wide client manager: one lazily created, cached client per backend, health checks and an
+ * ordered, bounded, idempotent shutdown.
+ */
+import type { BigQuery } from '@google-cloud/bigquery';
+import type { Firestore } from '@google-cloud/firestore';
+import type { BatchPublishOptions, PubSub, Topic } from '@google-cloud/pubsub';
+import type { Storage } from '@google-cloud/storage';
+import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { Cluster, Redis } from 'ioredis';
+import type postgres from 'postgres';
+import { ClientClosedError, ConfigError } from '../errors.js';
+import { importLib } from '../internal/import-lib.js';
+import { redactSecrets } from '../internal/redact.js';
+import { createChannel } from './channels.js';
+import { type ClientsCloseOptions, type ClientsCloseResult, runCloseSteps } from './close-steps.js';
+import {
+  type ClientManagerConfig,
+  type ResolvedClientManagerConfig,
+  resolveClientManagerConfig,
+} from './config.js';
+import { type ClientHealthOptions, type ClientHealthReport, runHealthChecks } from './health.js';
+import { installSignalHandlers, type ShutdownHookOptions } from './shutdown-hooks.js';
+
+/** Client kinds counted by `stats().created`. */
+export type ClientKind = 'postgres' | 'redis' | 'bigquery' | 'pubsub' | 'firestore' | 'storage' | 'topic';
+
+/** `manager.stats()`: clients created per kind (churn shows up here) and whether the manager is closed. */
+export interface ClientManagerStats {
+  /** Clients created so far, per kind (Postgres replicas count as postgres; topics count per name). */
+  created: Record<ClientKind, number>;
+  /** True once closeAll() has started. */
+  closed: boolean;
+}
+
+/** The postgres.js client type the manager hands out. */
+export type ClientsSql = postgres.Sql<Record<string, never>>;
+
+/** Something closeAll() must close first (an event bus subscription). */
+export interface ClientsClosable {
+  close(): Promise<void>;
+}
+
+/** Topic options the manager accepts besides batching. */
+export interface ClientsTopicOptions {
+  /** Enable ordering keys on this topic publisher. @default false */
+  messageOrdering?: boolean;
+}
+
+type Drizzle = PostgresJsDatabase<Record<string, unknown>>;
+
+/**
+ * Holds one client per backend, created on first use. Use {@link getClientManager} for the process-wide one.
+ *
+ * @example
+ * ```ts
+ * const m = createClientManager({ databaseUrl: process.env.DATABASE_URL });
+ * const rows = await m.sql()`select 1 as one`;
+ * await m.closeAll({ timeoutMs: 5000 });
+ * ```
+ */
+export class ClientManager {
+  /** The resolved configuration (passwords stay in URLs here; never log this object). */
+  readonly config: ResolvedClientManagerConfig;
+  #closed = false;
+  #closing: Promise<ClientsCloseResult> | undefined;
+  #sql: ClientsSql | undefined;
+  #replicas: ClientsSql[] | undefined;
+  #db = new Map<unknown, Drizzle>();
+  #redis: Redis | Cluster | undefined;
+  #bigquery: BigQuery | undefined;
+  #pubsub: PubSub | undefined;
+  #firestore: Firestore | undefined;
+  #storage: Storage | undefined;
+  #topics = new Map<string, Topic>();
+  #closables = new Set<ClientsClosable>();
+  #created: Record<ClientKind, number> = {
+    postgres: 0,
+    redis: 0,
+    bigquery: 0,
+    pubsub: 0,
+    firestore: 0,
+    storage: 0,
+    topic: 0,
+  };
+
+  constructor(config: ClientManagerConfig = {}) {
+    this.config = resolveClientManagerConfig(config);
+  }
+
+  #open(kind: string): void {
+    if (this.#closed) throw new ClientClosedError(kind);
+  }
+
+  #count(kind: ClientKind, name?: string): void {
+    this.#created[kind]++;
+    if (createChannel.hasSubscribers) createChannel.publish({ kind, ...(name ? { name } : {}) });
+  }
+
+  #newSql(url: string | undefined, label: string): ClientsSql {
+    const pg = importLib<typeof postgres>('postgres', 'ClientManager.sql()');
+    const { application_name, ...pool } = this.config.pool;
+    const extra = this.config.postgres;
+    // postgres.js takes application_name as a startup parameter under `connection`.
+    const options = {
+      ...pool,
+      onnotice: () => {},
+      ...extra,
+      connection: { application_name, ...extra.connection },
+    };
+    const sql = (url ? pg(url, options) : pg(options)) as unknown as ClientsSql;
+    this.#count('postgres', label);
+    return sql;
+  }
+
+  /**
+   * The postgres.js client (one pool per manager), created on first call.
+   *
+   * @example
+   * ```ts
+   * const [{ now }] = await manager.sql()`select now()`;
+   * ```
+   */
+  sql(): ClientsSql {
+    this.#open('postgres');
+    if (this.#sql) return this.#sql;
+    if (!this.config.databaseUrl && !this.config.postgres.host) {
+      throw new ConfigError('No Postgres configured: pass databaseUrl or set DATABASE_URL', {
+        context: { client: 'postgres' },
+      });
+    }
+    this.#sql = this.#newSql(this.config.databaseUrl, 'primary');
+    return this.#sql;
+  }
+
+  /**
+   * A drizzle database over `sql()` (with read replicas through `withReplicas` when replica URLs are set).
+   * One instance per schema object.
+   *
+   * @example
+   * ```ts
+   * const db = manager.db(schema); await db.select().from(schema.users);
+   * ```
+   */
+  db<TSchema extends Record<string, unknown> = Record<string, never>>(
+    schema?: TSchema,
+  ): PostgresJsDatabase<TSchema> {
+    this.#open('postgres');
+    const cached = this.#db.get(schema);
+    if (cached) return cached as unknown as PostgresJsDatabase<TSchema>;
+    const { drizzle } = importLib<typeof import('drizzle-orm/postgres-js')>(
+      'drizzle-orm/postgres-js',
+      'ClientManager.db()',
+    );
+    const make = (client: ClientsSql): Drizzle =>
+      (schema ? drizzle(client, { schema }) : drizzle(client)) as unknown as Drizzle;
+    let db = make(this.sql());
+    if (this.config.replicaUrls.length > 0) {
+      this.#replicas ??= this.config.replicaUrls.map((u, i) => this.#newSql(u, `replica${i}`));
+      const { withReplicas } = importLib<typeof import('drizzle-orm/pg-core')>(
+        'drizzle-orm/pg-core',
+        'ClientManager.db() with replicas',
+      );
+      const replicas = this.#replicas.map(make);
+      db = withReplicas(db, replicas as [Drizzle, ...Drizzle[]]) as unknown as Drizzle;
+    }
+    this.#db.set(schema, db);
+    return db as unknown as PostgresJsDatabase<TSchema>;
+  }
+
+  /**
+   * The ioredis client: a `Cluster` when cluster nodes are configured, else a `Redis`.
+   *
+   * @example
+   * ```ts
+   * await manager.redis().set('k', 'v');
+   * ```
+   */
+  redis(): Redis | Cluster {
+    this.#open('redis');
+    if (this.#redis) return this.#redis;
+    const { redisUrl, redisClusterNodes, redis: options } = this.config;
+    if (!redisUrl && !redisClusterNodes && !options.host) {
+      throw new ConfigError('No Redis configured: pass redisUrl/redisClusterNodes or set REDIS_URL', {
+        context: { client: 'redis' },
+      });
+    }
+    const client = redisClusterNodes
+      ? new Cluster(redisClusterNodes, options)
+      : redisUrl
+        ? new Redis(redisUrl, options)
+        : new Redis(options);
+    // ioredis emits 'error' on every failed reconnect; log each distinct message once, without secrets.
+    let last = '';
+    client.on('error', (e: Error) => {
+      const msg = redactSecrets(e.message, this.config.secrets);
+      if (msg !== last) this.config.logger.warn(`dbkit redis: ${msg}`);
+      last = msg;
+    });
+    client.on('ready', () => {
+      last = '';
+    });
+    this.#redis = client;
+    this.#count('redis');
+    return client;
+  }
+
+  /**
+   * The BigQuery client (apiEndpoint from config or BIGQUERY_API_ENDPOINT).
+   *
+   * @example
+   * ```ts
+   * const [rows] = await manager.bigquery().query('select 1');
+   * ```
+   */
+  bigquery(): BigQuery {
+    this.#open('bigquery');
+    if (this.#bigquery) return this.#bigquery;
+    const { BigQuery: BQ } = importLib<typeof import('@google-cloud/bigquery')>(
+      '@google-cloud/bigquery',
+      'ClientManager.bigquery()',
+    );
+    const { projectId, bigqueryApiEndpoint } = this.config;
+    this.#bigquery = new BQ({
+      ...(projectId ? { projectId } : {}),
+      ...(bigqueryApiEndpoint ? { apiEndpoint: bigqueryApiEndpoint } : {}),
+      ...this.config.bigquery,
+    });
+    this.#count('bigquery');
+    return this.#bigquery;
+  }
+
+  /**
+   * The Pub/Sub client (emulator mode when an emulator host is configured).
+   *
+   * @example
+   * ```ts
+   * const [topics] = await manager.pubsub().getTopics();
+   * ```
+   */
+  pubsub(): PubSub {
+    this.#open('pubsub');
+    if (this.#pubsub) return this.#pubsub;
+    const { PubSub: PS } = importLib<typeof import('@google-cloud/pubsub')>(
+      '@google-cloud/pubsub',
+      'ClientManager.pubsub()',
+    );
+    const { projectId, pubsubEmulatorHost } = this.config;
+    this.#pubsub = new PS({
+      ...(projectId ? { projectId } : {}),
+      ...(pubsubEmulatorHost ? { apiEndpoint: pubsubEmulatorHost, emulatorMode: true } : {}),
+      ...this.config.pubsub,
+    });
+    this.#count('pubsub');
+    return this.#pubsub;
+  }
+
+  /**
+   * A cached publisher for topic `name` (batching and ordering fixed by the first call for that name).
+   * closeAll() flushes it so batched messages are sent.
+   *
+   * @example
+   * ```ts
+   * manager.topic('orders', { maxMessages: 500, maxMilliseconds: 50 }).publishMessage({ json: order });
+   * ```
+   */
+  topic(name: string, batching?: BatchPublishOptions, options: ClientsTopicOptions = {}): Topic {
+    this.#open('topic');
+    const cached = this.#topics.get(name);
+    if (cached) return cached;
+    const topic = this.pubsub().topic(name, {
+      ...(batching ? { batching } : {}),
+      ...(options.messageOrdering ? { messageOrdering: true } : {}),
+    });
+    this.#topics.set(name, topic);
+    this.#count('topic', name);
+    return topic;
+  }
+
+  /**
+   * The Firestore client (emulator host and ssl:false when an emulator host is configured).
+   *
+   * @example
+   * ```ts
+   * await manager.firestore().doc('users/1').set({ name: 'Ada' });
+   * ```
+   */
+  firestore(): Firestore {
+    this.#open('firestore');
+    if (this.#firestore) return this.#firestore;
+    const { Firestore: FS } = importLib<typeof import('@google-cloud/firestore')>(
+      '@google-cloud/firestore',
+      'ClientManager.firestore()',
+    );
+    const { projectId, firestoreEmulatorHost } = this.config;
+    this.#firestore = new FS({
+      ...(projectId ? { projectId } : {}),
+      ...(firestoreEmulatorHost ? { host: firestoreEmulatorHost, ssl: false } : {}),
+      ...this.config.firestore,
+    });
+    this.#count('firestore');
+    return this.#firestore;
+  }
+
+  /**
+   * The Cloud Storage client.
+   *
+   * @example
+   * ```ts
+   * await manager.storage().bucket('b').file('a.txt').save('hi');
+   * ```
+   */
+  storage(): Storage {
+    this.#open('storage');
+    if (this.#storage) return this.#storage;
+    const { Storage: ST } = importLib<typeof import('@google-cloud/storage')>(
+      '@google-cloud/storage',
+      'ClientManager.storage()',
+    );
+    const { projectId } = this.config;
+    this.#storage = new ST({ ...(projectId ? { projectId } : {}), ...this.config.storage });
+    this.#count('storage');
+    return this.#storage;
+  }
+
+  /**
+   * Registers something closeAll() closes first (before topics are flushed); returns an unregister function.
+   *
+   * @example
+   * ```ts
+   * const untrack = manager.trackClosable({ close: () => subscription.close() });
+   * ```
+   */
+  trackClosable(c: ClientsClosable): () => void {
+    this.#open('subscription');
+    this.#closables.add(c);
+    return () => this.#closables.delete(c);
+  }
+
+  /**
+   * Clients created so far per kind, and whether the manager is closed.
+   *
+   * @example
+   * ```ts
+   * if (manager.stats().created.postgres > 1) console.warn('client churn');
+   * ```
+   */
+  stats(): ClientManagerStats {
+    return { created: { ...this.#created }, closed: this.#closed };
+  }
+
+  /** True when closeAll() has started. @example `if (manager.closed) return;` */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Checks every client created so far, each bounded by `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * const { status, checks } = await manager.health({ timeoutMs: 1000 });
+   * ```
+   */
+  async health(options: ClientHealthOptions = {}): Promise<ClientHealthReport> {
+    const opts = { timeoutMs: 2000, warnLatencyMs: 1000, ...options };
+    const checks: Record<string, () => Promise<unknown>> = {};
+    const sql = this.#sql;
+    if (sql) checks.postgres = () => sql`select 1`;
+    this.#replicas?.forEach((r, i) => {
+      checks[`postgres:replica${i}`] = () => r`select 1`;
+    });
+    const redis = this.#redis;
+    if (redis) checks.redis = () => redis.ping();
+    const pubsub = this.#pubsub;
+    if (pubsub) checks.pubsub = () => pubsub.getTopics({ pageSize: 1, autoPaginate: false });
+    const fs = this.#firestore;
+    if (fs) checks.firestore = () => fs.listCollections();
+    const bq = this.#bigquery;
+    if (bq) checks.bigquery = () => bq.getDatasets({ maxResults: 1, autoPaginate: false });
+    const st = this.#storage;
+    if (st) checks.storage = () => st.getBuckets({ maxResults: 1, autoPaginate: false });
+    if (this.#closed)
+      for (const k of Object.keys(checks)) checks[k] = () => Promise.reject(new ClientClosedError(k));
+    return runHealthChecks(checks, opts, this.config.secrets);
+  }
+
+  /**
+   * Closes everything in order (subscriptions, flush topics, Pub/Sub, Firestore, Postgres, Redis), within
+   * `timeoutMs`. Idempotent: later calls return the first call's result. Getters throw ClientClosedError after.
+   *
+   * @example
+   * ```ts
+   * const { errors, timedOut } = await manager.closeAll({ timeoutMs: 10_000 });
+   * ```
+   */
+  closeAll(options: ClientsCloseOptions = {}): Promise<ClientsCloseResult> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closing = runCloseSteps(
+      {
+        closables: [...this.#closables],
+        topics: [...this.#topics.values()],
+        pubsub: this.#pubsub,
+        firestore: this.#firestore,
+        sql: [this.#sql, ...(this.#replicas ?? [])].filter((s): s is ClientsSql => s !== undefined),
+        redis: this.#redis,
+      },
+      options,
+      this.config.secrets,
+    );
+    return this.#closing;
+  }
+
+  /**
+   * Calls closeAll() once on SIGTERM/SIGINT (then exits); returns a function that removes the handlers.
+   *
+   * @example
+   * ```ts
+   * getClientManager().installShutdownHooks({ timeoutMs: 10_000 });
+   * ```
+   */
+  installShutdownHooks(options: ShutdownHookOptions = {}): () => void {
+    return installSignalHandlers((o) => this.closeAll(o), options);
+  }
+}
+
+/**
+ * Creates an independent client manager (tests, multi-tenant hosts).
+ *
+ * @example
+ * ```ts
+ * const m = createClientManager({ databaseUrl: 'postgres://app@db/app', pool: { max: 5 } });
+ * ```
+ */
+export function createClientManager(config: ClientManagerConfig = {}): ClientManager {
+  return new ClientManager(config);
+}
+
+let globalManager: ClientManager | undefined;
+
+/**
+ * The process-wide manager, created on first call (config is used only then; later calls return the same one).
+ *
+ * @example
+ * ```ts
+ * const sql = getClientManager().sql();
+ * ```
+ */
+export function getClientManager(config?: ClientManagerConfig): ClientManager {
+  globalManager ??= new ClientManager(config);
+  return globalManager;
+}

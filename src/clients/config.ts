@@ -1,0 +1,214 @@
+/**
+ * Client manager configuration: an object, and for what it leaves out, the environment.
+ * Precedence per field: explicit object value > environment variable > default.
+ */
+import type { BigQueryOptions } from '@google-cloud/bigquery';
+import type { Settings as FirestoreSettings } from '@google-cloud/firestore';
+import type { ClientConfig as PubSubClientConfig } from '@google-cloud/pubsub';
+import type { StorageOptions } from '@google-cloud/storage';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
+import type { Options as PostgresOptions, PostgresType } from 'postgres';
+import { ConfigError } from '../errors.js';
+import { redactUrl } from '../internal/redact.js';
+
+/** Postgres pool options (postgres.js names) the manager sets defaults for. */
+export interface ClientsPoolOptions {
+  /** Maximum connections in the pool. @default 10 */
+  max?: number;
+  /** Seconds an idle connection is kept before it is closed. @default 30 */
+  idle_timeout?: number;
+  /** Seconds a connection lives before it is replaced (spreads reconnects after failover). @default 1800 */
+  max_lifetime?: number;
+  /** Seconds to wait for a new connection. @default 10 */
+  connect_timeout?: number;
+  /** `application_name` shown in pg_stat_activity. @default 'dbkit' */
+  application_name?: string;
+}
+
+/** A Redis Cluster seed node. */
+export interface ClientsClusterNode {
+  /** Host name or IP. */
+  host: string;
+  /** TCP port. */
+  port: number;
+}
+
+/** Something that can log a warning (console works). */
+export interface ClientsLogger {
+  /** Logs a warning line (never contains passwords). */
+  warn(message: string): void;
+}
+
+/** What `createClientManager(config)` accepts. Every field is optional. */
+export interface ClientManagerConfig {
+  /** Primary Postgres URL. @default process.env.DATABASE_URL */
+  databaseUrl?: string;
+  /** Read replica URLs (drizzle `withReplicas`). @default process.env.DATABASE_REPLICA_URLS split on commas, else [] */
+  replicaUrls?: string[];
+  /** Pool options with defaults; env DB_POOL_MAX etc. are not read: pass them here. @default see ClientsPoolOptions */
+  pool?: ClientsPoolOptions;
+  /** Extra postgres.js options passed through (override `pool`). @default {} */
+  postgres?: PostgresOptions<Record<string, PostgresType>>;
+  /** Standalone Redis URL. @default process.env.REDIS_URL */
+  redisUrl?: string;
+  /** Redis Cluster seeds (array or "h:p,h:p"); when set, `redis()` returns a Cluster. @default process.env.REDIS_CLUSTER_NODES */
+  redisClusterNodes?: ClientsClusterNode[] | string;
+  /** Extra ioredis options (RedisOptions, or ClusterOptions in cluster mode). @default {} */
+  redis?: RedisOptions & ClusterOptions;
+  /** Google Cloud project id for every GCP client. @default process.env.GOOGLE_CLOUD_PROJECT */
+  projectId?: string;
+  /** Pub/Sub emulator host:port; sets apiEndpoint + emulatorMode. @default process.env.PUBSUB_EMULATOR_HOST */
+  pubsubEmulatorHost?: string;
+  /** Firestore emulator host:port; sets host + ssl false. @default process.env.FIRESTORE_EMULATOR_HOST */
+  firestoreEmulatorHost?: string;
+  /** BigQuery API endpoint (a test server or a regional endpoint). @default process.env.BIGQUERY_API_ENDPOINT */
+  bigqueryApiEndpoint?: string;
+  /** Options passed to `new BigQuery()`. @default {} */
+  bigquery?: BigQueryOptions;
+  /** Options passed to `new PubSub()`. @default {} */
+  pubsub?: PubSubClientConfig;
+  /** Options passed to `new Firestore()`. @default {} */
+  firestore?: FirestoreSettings;
+  /** Options passed to `new Storage()`. @default {} */
+  storage?: StorageOptions;
+  /** Where warnings go (health failures are returned, not logged). @default console */
+  logger?: ClientsLogger;
+  /** Environment to read instead of process.env (tests, multi-tenant hosts). @default process.env */
+  env?: Record<string, string | undefined>;
+}
+
+/** The configuration after env and defaults are applied. */
+export interface ResolvedClientManagerConfig {
+  databaseUrl: string | undefined;
+  replicaUrls: string[];
+  pool: Required<ClientsPoolOptions>;
+  postgres: PostgresOptions<Record<string, PostgresType>>;
+  redisUrl: string | undefined;
+  redisClusterNodes: ClientsClusterNode[] | undefined;
+  redis: RedisOptions & ClusterOptions;
+  projectId: string | undefined;
+  pubsubEmulatorHost: string | undefined;
+  firestoreEmulatorHost: string | undefined;
+  bigqueryApiEndpoint: string | undefined;
+  bigquery: BigQueryOptions;
+  pubsub: PubSubClientConfig;
+  firestore: FirestoreSettings;
+  storage: StorageOptions;
+  logger: ClientsLogger;
+  /** Every password found in the URLs, so error text can be scrubbed of them. */
+  secrets: string[];
+}
+
+const defaults = {
+  pool: {
+    max: 10,
+    idle_timeout: 30,
+    max_lifetime: 1800,
+    connect_timeout: 10,
+    application_name: 'dbkit',
+  },
+} as const;
+
+const nonEmpty = (v: string | undefined): string | undefined => (v?.trim() ? v.trim() : undefined);
+
+function parseNodes(value: ClientsClusterNode[] | string, source: string): ClientsClusterNode[] {
+  if (Array.isArray(value)) return value;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((hp) => {
+      const i = hp.lastIndexOf(':');
+      const port = Number(hp.slice(i + 1));
+      if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+        throw new ConfigError(`${source}: "${redactUrl(hp)}" is not host:port`, { context: { source } });
+      }
+      return { host: hp.slice(0, i), port };
+    });
+}
+
+function checkUrl(url: string | undefined, field: string, protocols: string[], secrets: string[]): void {
+  if (url === undefined) return;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (e) {
+    throw new ConfigError(`${field} is not a valid URL: ${redactUrl(url)}`, { cause: e, context: { field } });
+  }
+  if (!protocols.includes(u.protocol)) {
+    throw new ConfigError(`${field} must use ${protocols.join(' or ')} (got ${u.protocol})`, {
+      context: { field },
+    });
+  }
+  if (u.password) secrets.push(u.password, decodeURIComponent(u.password));
+}
+
+function checkPositive(pool: Required<ClientsPoolOptions>): void {
+  for (const k of ['max', 'idle_timeout', 'max_lifetime', 'connect_timeout'] as const) {
+    const v = pool[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (k === 'max' && v < 1)) {
+      throw new ConfigError(`pool.${k} must be a ${k === 'max' ? 'positive' : 'non-negative'} number`, {
+        context: { field: `pool.${k}`, value: v },
+      });
+    }
+  }
+}
+
+/**
+ * Resolves a client manager config: object values win, then the environment, then defaults.
+ *
+ * @example
+ * ```ts
+ * const c = resolveClientManagerConfig({ pool: { max: 20 } }); // DATABASE_URL etc. from the env
+ * ```
+ */
+export function resolveClientManagerConfig(config: ClientManagerConfig = {}): ResolvedClientManagerConfig {
+  const env = config.env ?? process.env;
+  const secrets: string[] = [];
+  const databaseUrl = nonEmpty(config.databaseUrl) ?? nonEmpty(env.DATABASE_URL);
+  const replicaUrls =
+    config.replicaUrls ??
+    (nonEmpty(env.DATABASE_REPLICA_URLS)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ||
+      []);
+  const pg = ['postgres:', 'postgresql:'];
+  checkUrl(databaseUrl, 'databaseUrl', pg, secrets);
+  replicaUrls.forEach((u, i) => {
+    checkUrl(u, `replicaUrls[${i}]`, pg, secrets);
+  });
+  // Redis target: if the object names one (URL or cluster), the env's Redis variables are ignored.
+  const objectNamesRedis = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
+  const redisUrl = objectNamesRedis ? nonEmpty(config.redisUrl) : nonEmpty(env.REDIS_URL);
+  const rawNodes = objectNamesRedis ? config.redisClusterNodes : nonEmpty(env.REDIS_CLUSTER_NODES);
+  const redisClusterNodes =
+    rawNodes === undefined
+      ? undefined
+      : parseNodes(rawNodes, objectNamesRedis ? 'redisClusterNodes' : 'REDIS_CLUSTER_NODES');
+  checkUrl(redisUrl, 'redisUrl', ['redis:', 'rediss:'], secrets);
+  const pool = { ...defaults.pool, ...config.pool };
+  checkPositive(pool);
+  for (const p of [config.redis?.password, config.postgres?.password]) {
+    if (typeof p === 'string' && p) secrets.push(p);
+  }
+  return {
+    databaseUrl,
+    replicaUrls,
+    pool,
+    postgres: config.postgres ?? {},
+    redisUrl,
+    redisClusterNodes,
+    redis: config.redis ?? {},
+    projectId: nonEmpty(config.projectId) ?? nonEmpty(env.GOOGLE_CLOUD_PROJECT),
+    pubsubEmulatorHost: nonEmpty(config.pubsubEmulatorHost) ?? nonEmpty(env.PUBSUB_EMULATOR_HOST),
+    firestoreEmulatorHost: nonEmpty(config.firestoreEmulatorHost) ?? nonEmpty(env.FIRESTORE_EMULATOR_HOST),
+    bigqueryApiEndpoint: nonEmpty(config.bigqueryApiEndpoint) ?? nonEmpty(env.BIGQUERY_API_ENDPOINT),
+    bigquery: config.bigquery ?? {},
+    pubsub: config.pubsub ?? {},
+    firestore: config.firestore ?? {},
+    storage: config.storage ?? {},
+    logger: config.logger ?? console,
+    secrets: [...new Set(secrets.filter((s) => s.length > 0))],
+  };
+}
