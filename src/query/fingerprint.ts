@@ -116,7 +116,7 @@ const SPACE_BEFORE_COMMA = / ,/g;
 const COMMA_NO_SPACE = /,(?! )/g;
 const PLACEHOLDER_LIST = /([([])\?(?:, \?)+([)\]])/g;
 const REPEATED_GROUP = /(\([^()]*\))(?:, \1)+/g;
-const NEGATIVE_PLACEHOLDER = /([=<>,(]|\bin|\bvalues) -\?/g;
+const NEGATIVE_PLACEHOLDER = /(^|[=<>,(]|\bin|\bvalues|\bselect|\bthen|\belse|\bwhen|\breturn) ?-\?/g;
 
 /**
  * Normalizes SQL into a fingerprint: `select * from users where id = 1` and `... where id = $1`
@@ -134,7 +134,7 @@ export function normalizeSql(sql: string): string {
     .replace(SPACE_BEFORE_CLOSE, '$1')
     .replace(SPACE_BEFORE_COMMA, ',')
     .replace(COMMA_NO_SPACE, ', ')
-    .replace(NEGATIVE_PLACEHOLDER, '$1 ?');
+    .replace(NEGATIVE_PLACEHOLDER, (_m, p: string) => (p === '' || p === '(' ? `${p}?` : `${p} ?`));
   s = s.replace(PLACEHOLDER_LIST, '$1?$2').replace(REPEATED_GROUP, '$1');
   if (s.endsWith(';')) s = s.slice(0, -1).trimEnd();
   return s;
