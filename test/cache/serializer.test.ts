@@ -1,0 +1,150 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  defaultCacheKey,
+  jsonSerializer,
+  msgpackSerializer,
+  stableStringify,
+} from '../../src/cache/index.js';
+
+const s = msgpackSerializer();
+const roundTrip = <T>(v: T): T => s.deserialize(s.serialize(v)) as T;
+
+describe('msgpackSerializer', () => {
+  it('round-trips Date, including invalid dates', () => {
+    const d = new Date('2024-02-29T12:34:56.789Z');
+    expect(roundTrip(d)).toEqual(d);
+    expect(roundTrip({ d }).d).toBeInstanceOf(Date);
+    expect(Number.isNaN(roundTrip(new Date(Number.NaN)).getTime())).toBe(true);
+  });
+
+  it('round-trips BigInt of any size as BigInt', () => {
+    for (const b of [0n, 7n, -1n, 2n ** 63n, -(2n ** 64n), 2n ** 200n]) {
+      const back = roundTrip({ b }).b;
+      expect(typeof back).toBe('bigint');
+      expect(back).toBe(b);
+    }
+    // numbers stay numbers, even past 32 bits
+    expect(roundTrip({ n: 2 ** 40, m: Number.MAX_SAFE_INTEGER, f: 1.5 })).toEqual({
+      n: 2 ** 40,
+      m: Number.MAX_SAFE_INTEGER,
+      f: 1.5,
+    });
+  });
+
+  it('keeps Map and plain objects apart', () => {
+    const v = {
+      map: new Map<unknown, unknown>([
+        ['a', 1],
+        [2, { x: 1 }],
+      ]),
+      obj: { a: 1 },
+      empty: {},
+      emptyMap: new Map(),
+    };
+    const back = roundTrip(v);
+    expect(back.map).toBeInstanceOf(Map);
+    expect(back.map.get(2)).toEqual({ x: 1 });
+    expect(back.map.get(2)).not.toBeInstanceOf(Map);
+    expect(back.obj).not.toBeInstanceOf(Map);
+    expect(back.empty).toEqual({});
+    expect(back.emptyMap).toBeInstanceOf(Map);
+  });
+
+  it('round-trips Set, Buffer and Uint8Array', () => {
+    const back = roundTrip({
+      set: new Set([1, 'a']),
+      buf: Buffer.from([1, 2, 255]),
+      u8: new Uint8Array([9, 8]),
+    });
+    expect(back.set).toEqual(new Set([1, 'a']));
+    expect(Buffer.isBuffer(back.buf)).toBe(true);
+    expect([...back.buf]).toEqual([1, 2, 255]);
+    expect(back.u8).toBeInstanceOf(Uint8Array);
+    expect([...back.u8]).toEqual([9, 8]);
+  });
+
+  it('keeps undefined properties and array holes as undefined', () => {
+    const back = roundTrip({ a: undefined, b: [undefined, 1], c: null });
+    expect('a' in back).toBe(true);
+    expect(back.a).toBeUndefined();
+    expect(back.b).toEqual([undefined, 1]);
+    expect(back.c).toBeNull();
+    expect(roundTrip(undefined)).toBeUndefined();
+  });
+
+  it('round-trips deeply nested structures and arrays of rows', () => {
+    const v = { a: { b: { c: [{ d: new Date(0), e: new Set([new Map([['k', [1n]]])]) }] } } };
+    expect(roundTrip(v)).toEqual(v);
+    const rows = Array.from({ length: 100 }, (_, i) => ({
+      id: i,
+      at: new Date(i),
+      name: `n${i}`,
+      x: i % 2 ? null : 'y',
+    }));
+    expect(roundTrip(rows)).toEqual(rows);
+  });
+
+  it('round-trips arbitrary JSON-like values (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        expect(roundTrip(v)).toEqual(v);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('decodes with a fresh instance (no shared record state)', () => {
+    const a = msgpackSerializer();
+    a.serialize({ warm: 1, up: 2 });
+    const bytes = a.serialize({ x: 1, nested: { y: [{ z: 2 }] } });
+    expect(msgpackSerializer().deserialize(bytes)).toEqual({ x: 1, nested: { y: [{ z: 2 }] } });
+  });
+
+  it('jsonSerializer is plain JSON', () => {
+    const j = jsonSerializer();
+    expect(j.serialize({ a: 1 }).toString()).toBe('{"a":1}');
+    expect(j.deserialize(Buffer.from('[1]'))).toEqual([1]);
+  });
+});
+
+describe('stable keys', () => {
+  it('ignores object key order', () => {
+    expect(stableStringify({ b: 1, a: { d: 2, c: 3 } })).toBe(stableStringify({ a: { c: 3, d: 2 }, b: 1 }));
+    expect(defaultCacheKey('ns', 'f', [{ b: 1, a: 2 }])).toBe(defaultCacheKey('ns', 'f', [{ a: 2, b: 1 }]));
+  });
+
+  it('tells apart values JSON would merge', () => {
+    const distinct = [
+      undefined,
+      null,
+      '1',
+      1,
+      1n,
+      new Date(1),
+      [1],
+      new Set([1]),
+      new Map([[1, 1]]),
+      { 1: 1 },
+      Number.NaN,
+    ];
+    expect(new Set(distinct.map((v) => stableStringify(v))).size).toBe(distinct.length);
+    expect(stableStringify([undefined])).not.toBe(stableStringify([null]));
+  });
+
+  it('differs by namespace, name and arguments; uses SHA-256', () => {
+    const k = defaultCacheKey('ns', 'find', [1]);
+    expect(k).toMatch(/^find:[0-9a-f]{64}$/);
+    expect(defaultCacheKey('ns2', 'find', [1])).not.toBe(k);
+    expect(defaultCacheKey('ns', 'find2', [1])).not.toBe(k);
+    expect(defaultCacheKey('ns', 'find', [2])).not.toBe(k);
+  });
+
+  it('refuses functions and circular structures', () => {
+    const o: Record<string, unknown> = {};
+    o.self = o;
+    expect(() => stableStringify(o)).toThrow(/circular/);
+    expect(() => stableStringify([() => 1])).toThrow(/function/);
+    expect(stableStringify([o.x, { shared: [1] }, { shared: [1] }])).toContain('shared');
+  });
+});
