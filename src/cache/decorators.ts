@@ -3,18 +3,22 @@ import { defaultCacheKey } from './keys.js';
 import type { CacheSetOptions } from './options.js';
 import type { QueryCache } from './query-cache.js';
 
+// Method syntax makes the argument check bivariant, so `key: (id: number) => ...` fits `cached()` options
+// given before TypeScript knows the decorated method's parameters.
+type ArgsFn<A extends unknown[], R> = { fn(...args: A): R }['fn'];
+
 /** Options of `cache.wrap(fn, options)`. */
 export interface WrapOptions<A extends unknown[]> extends Omit<CacheSetOptions, 'tags'> {
   /**
    * The cache key: a fixed string, or a function of the arguments.
    * @default SHA-256 of namespace, `name` and the stable-stringified arguments (`this` excluded)
    */
-  key?: string | ((...args: A) => string);
+  key?: string | ArgsFn<A, string>;
   /**
    * Tags, fixed or derived from the arguments.
    * @default []
    */
-  tags?: readonly string[] | ((...args: A) => readonly string[]);
+  tags?: readonly string[] | ArgsFn<A, readonly string[]>;
   /**
    * Name used in the default key (set it when the code is minified or the function is anonymous).
    * @default fn.name (for methods: `ClassName.method`)
