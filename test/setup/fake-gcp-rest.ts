@@ -433,6 +433,7 @@ type Shape =
   | 'int'
   | 'boolean'
   | 'date'
+  | 'scalar'
   | 'any'
   | { enum: readonly string[] }
   | { array: Shape }
@@ -498,8 +499,10 @@ const paramType: Shape = lazy(() => ({
   structTypes: { array: obj({ name: 'string', type: paramType, description: 'string' }) },
   rangeElementType: paramType,
 }));
+// parameterValue.value is a string in the discovery document, but the API's JSON parser also takes a JSON number or
+// boolean there, and the Node client sends numbers as numbers.
 const paramValue: Shape = lazy(() => ({
-  value: 'string',
+  value: 'scalar',
   arrayValues: { array: paramValue },
   structValues: { map: paramValue },
   rangeValue: 'any',
@@ -508,7 +511,8 @@ const queryParameters: Shape = {
   array: obj({ name: 'string', parameterType: paramType, parameterValue: paramValue }),
 };
 const connectionProperties: Shape = { array: obj({ key: 'string', value: 'string' }) };
-const parameterMode: Shape = { enum: ['NAMED', 'POSITIONAL'] };
+// A plain string in the discovery document; the Node client sends it lowercase ('named') and the API accepts it.
+const parameterMode: Shape = { enum: ['NAMED', 'POSITIONAL', 'named', 'positional'] };
 
 const SHAPES = {
   Dataset: obj({
@@ -702,6 +706,8 @@ function validateShape(shape: Shape, v: unknown, path: string): string | undefin
   if (v === null || shape === 'any') return undefined;
   const wrong = (want: string) => `Invalid value at '${path}' (${want}): ${JSON.stringify(v)}`;
   if (shape === 'string') return typeof v === 'string' ? undefined : wrong('TYPE_STRING');
+  if (shape === 'scalar')
+    return ['string', 'number', 'boolean'].includes(typeof v) ? undefined : wrong('TYPE_STRING');
   if (shape === 'boolean') return typeof v === 'boolean' ? undefined : wrong('TYPE_BOOL');
   if (shape === 'int64')
     return (typeof v === 'string' && /^-?\d+$/.test(v)) || Number.isSafeInteger(v)
