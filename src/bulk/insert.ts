@@ -1,0 +1,315 @@
+/** bulkInsert and bulkUpsert: planner (COPY / unnest / VALUES) and the statements for each method. */
+import { type SQL, sql } from 'drizzle-orm';
+import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
+import { ConfigError } from '../errors.js';
+import { type ColumnInfo, fromDriver, type TableInfo, tableInfo } from './columns.js';
+import { type AnyPgDatabase, canCopy, copyIn, escapeName, run } from './driver.js';
+import { copyTextChunks, type EncodedBatch, encodeInsertBatch, textArrayLiteral } from './encode.js';
+import {
+  type BulkCommonOptions,
+  type BulkMethod,
+  MAX_PARAMS,
+  type ResolvedBulkOptions,
+  resolveBulkOptions,
+} from './options.js';
+import { type BatchResult, type RowSource, runBatches } from './runner.js';
+
+/** Keys of a drizzle table's columns. */
+export type BulkColumnKey<T extends PgTable> = keyof T['_']['columns'] & string;
+
+/** What to do when a row hits a unique constraint. */
+export type BulkOnConflict<T extends PgTable> =
+  | 'doNothing'
+  | {
+      /** Conflict target: the column(s) of a unique index or primary key. */
+      target: BulkColumnKey<T> | readonly BulkColumnKey<T>[];
+      /**
+       * Columns to overwrite from `excluded`; 'all' takes every inserted non-target column.
+       * @default 'all'
+       */
+      set?: 'all' | readonly BulkColumnKey<T>[];
+      /** Optional `DO UPDATE ... WHERE` condition (drizzle SQL). @default undefined */
+      where?: SQL;
+    };
+
+/** Options of {@link bulkInsert}. */
+export interface BulkInsertOptions<T extends PgTable> extends BulkCommonOptions {
+  /**
+   * Force one method. 'copy' needs postgres-js and no `returning`.
+   * @default 'auto' (COPY for batches of copyThreshold+ rows on postgres-js, VALUES for tiny or mixed-default batches, unnest otherwise)
+   */
+  method?: BulkMethod | 'auto';
+  /** Conflict handling (with COPY: through a temporary table). @default undefined (conflicts fail) */
+  onConflict?: BulkOnConflict<T>;
+  /** Return inserted rows (all columns or the listed ones), in input order. @default undefined */
+  returning?: true | readonly BulkColumnKey<T>[];
+  /** Batches at least this large use COPY when method is 'auto'. @default 1000 */
+  copyThreshold?: number;
+}
+
+/** Result of {@link bulkInsert} / {@link bulkUpsert}. */
+export interface BulkInsertResult<T extends PgTable> {
+  /** Rows written (rows skipped by onConflict doNothing are not counted, except with COPY without conflict handling). */
+  rows: number;
+  /** Batches run. */
+  batches: number;
+  /** Method of the batches, or 'mixed' when batches differed, 'none' for empty input. */
+  method: BulkMethod | 'mixed' | 'none';
+  /** Batches per method. */
+  methods: Partial<Record<BulkMethod, number>>;
+  durationMs: number;
+  /** Inserted rows when `returning` was given (only the listed keys when it is a list), else []. */
+  returned: Array<T['$inferSelect']>;
+}
+
+type Row = Record<string, unknown>;
+
+/** Picks the method for one batch. */
+export function planInsertMethod(p: {
+  rows: number;
+  mixedDefaults: boolean;
+  copyAvailable: boolean;
+  returning: boolean;
+  forced: BulkMethod | 'auto';
+  copyThreshold: number;
+  valuesThreshold: number;
+}): BulkMethod {
+  if (p.forced !== 'auto') {
+    if (p.mixedDefaults && p.forced !== 'values')
+      throw new ConfigError(
+        `method '${p.forced}' cannot leave a column to its SQL default in some rows only; use 'values' or 'auto'`,
+      );
+    return p.forced;
+  }
+  if (p.mixedDefaults) return 'values';
+  if (p.copyAvailable && !p.returning && p.rows >= p.copyThreshold) return 'copy';
+  if (p.rows <= p.valuesThreshold) return 'values';
+  return 'unnest';
+}
+
+const ident = (c: ColumnInfo) => sql.identifier(c.name);
+const identList = (cols: ColumnInfo[]) => sql.join(cols.map(ident), sql`, `);
+
+function keysToColumns(info: TableInfo, keys: string | readonly string[], what: string): ColumnInfo[] {
+  const list = typeof keys === 'string' ? [keys] : keys;
+  if (list.length === 0) throw new ConfigError(`${what} needs at least one column`);
+  return list.map((k) => {
+    const c = info.byKey.get(k);
+    if (!c) throw new ConfigError(`${what}: "${k}" is not a column of ${info.name}`);
+    return c;
+  });
+}
+
+function conflictSql<T extends PgTable>(
+  info: TableInfo,
+  oc: BulkOnConflict<T> | undefined,
+  cols: ColumnInfo[],
+): SQL {
+  if (oc === undefined) return sql``;
+  if (oc === 'doNothing') return sql` on conflict do nothing`;
+  const target = keysToColumns(info, oc.target, 'onConflict.target');
+  const set =
+    oc.set === undefined || oc.set === 'all'
+      ? cols.filter((c) => !target.includes(c))
+      : keysToColumns(info, oc.set, 'onConflict.set');
+  if (set.length === 0) return sql` on conflict (${identList(target)}) do nothing`;
+  const assignments = sql.join(
+    set.map((c) => sql`${ident(c)} = excluded.${ident(c)}`),
+    sql`, `,
+  );
+  return sql` on conflict (${identList(target)}) do update set ${assignments}${oc.where ? sql` where ${oc.where}` : sql``}`;
+}
+
+function returningSql(cols: ColumnInfo[] | undefined): SQL {
+  return cols ? sql` returning ${identList(cols)}` : sql``;
+}
+
+function mapReturned(rows: Row[], cols: ColumnInfo[]): Row[] {
+  return rows.map((r) => {
+    const o: Row = {};
+    for (const c of cols) o[c.key] = fromDriver(c.column, r[c.name]);
+    return o;
+  });
+}
+
+/** `select t.c0::type, ... from unnest($1::text[], ...) as t(c0, ...)`: one bind parameter per column. */
+export function unnestSelect(
+  batch: { cols: ColumnInfo[]; values: EncodedBatch['values'] },
+  ordered: boolean,
+): SQL {
+  const arrays = sql.join(
+    batch.values.map((v) => sql`${textArrayLiteral(v)}::text[]`),
+    sql`, `,
+  );
+  const aliases = batch.cols.map((_, j) => `c${j}`).join(', ');
+  const selects = sql.raw(batch.cols.map((c, j) => `t.c${j}::${c.cast}`).join(', '));
+  return ordered
+    ? sql`select ${selects} from unnest(${arrays}) with ordinality as t(${sql.raw(aliases)}, ord) order by t.ord`
+    : sql`select ${selects} from unnest(${arrays}) as t(${sql.raw(aliases)})`;
+}
+
+function valuesRows(batch: EncodedBatch, from: number, to: number): SQL {
+  const rows: SQL[] = [];
+  for (let i = from; i < to; i++) {
+    const cells = batch.cols.map((c, j) => {
+      const v = batch.values[j]?.[i];
+      if (v === undefined) return sql`default`;
+      if (v === null) return sql`null`;
+      return sql`${v}::text::${sql.raw(c.cast)}`;
+    });
+    rows.push(sql`(${sql.join(cells, sql`, `)})`);
+  }
+  return sql.join(rows, sql`, `);
+}
+
+let tempCounter = 0;
+
+async function insertBatch<T extends PgTable>(
+  tx: AnyPgDatabase,
+  info: TableInfo,
+  batch: EncodedBatch,
+  o: ResolvedBulkOptions,
+  opts: BulkInsertOptions<T>,
+  retCols: ColumnInfo[] | undefined,
+): Promise<BatchResult<Row>> {
+  const method = planInsertMethod({
+    rows: batch.rows,
+    mixedDefaults: batch.mixedDefaults,
+    copyAvailable: canCopy(tx),
+    returning: retCols !== undefined,
+    forced: o.method,
+    copyThreshold: o.copyThreshold,
+    valuesThreshold: o.valuesThreshold,
+  });
+  const table = info.table;
+  const conflict = conflictSql(info, opts.onConflict, batch.cols);
+  const ret = returningSql(retCols);
+  if (method === 'copy') {
+    const colNames = batch.cols.map((c) => escapeName(tx, c.name)).join(', ');
+    if (opts.onConflict === undefined) {
+      const cfg = getTableConfig(table);
+      const qualified = `${cfg.schema ? `${escapeName(tx, cfg.schema)}.` : ''}${escapeName(tx, cfg.name)}`;
+      await copyIn(tx, `copy ${qualified} (${colNames}) from stdin`, copyTextChunks(batch));
+      return { count: batch.rows, method };
+    }
+    // COPY cannot resolve conflicts: stage into a temporary table, then INSERT ... SELECT ... ON CONFLICT.
+    const tmp = `dbkit_bulk_${process.pid}_${++tempCounter}`;
+    await run(
+      tx,
+      sql`create temp table ${sql.identifier(tmp)} on commit drop as select ${identList(batch.cols)} from ${table} with no data`,
+    );
+    await copyIn(tx, `copy ${escapeName(tx, tmp)} (${colNames}) from stdin`, copyTextChunks(batch));
+    const r = await run(
+      tx,
+      sql`insert into ${table} (${identList(batch.cols)}) select ${identList(batch.cols)} from ${sql.identifier(tmp)}${conflict}`,
+    );
+    await run(tx, sql`drop table ${sql.identifier(tmp)}`);
+    return { count: r.count, method };
+  }
+  if (method === 'unnest') {
+    const r = await run(
+      tx,
+      sql`insert into ${table} (${identList(batch.cols)}) ${unnestSelect(batch, retCols !== undefined)}${conflict}${ret}`,
+    );
+    return { count: r.count, method, ...(retCols ? { out: mapReturned(r.rows, retCols) } : {}) };
+  }
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / Math.max(1, batch.cols.length)));
+  let count = 0;
+  const out: Row[] = [];
+  for (let from = 0; from < batch.rows; from += perStatement) {
+    const to = Math.min(batch.rows, from + perStatement);
+    const r = await run(
+      tx,
+      sql`insert into ${table} (${identList(batch.cols)}) values ${valuesRows(batch, from, to)}${conflict}${ret}`,
+    );
+    count += r.count;
+    if (retCols) out.push(...mapReturned(r.rows, retCols));
+  }
+  return { count, method, ...(retCols ? { out } : {}) };
+}
+
+function summarize(methods: Partial<Record<BulkMethod, number>>): BulkMethod | 'mixed' | 'none' {
+  const used = Object.keys(methods) as BulkMethod[];
+  if (used.length === 0) return 'none';
+  return used.length === 1 ? (used[0] as BulkMethod) : 'mixed';
+}
+
+/**
+ * Inserts many rows at COPY speed: validates every row against the drizzle table, then writes batch by batch
+ * with COPY (postgres-js), INSERT ... SELECT FROM unnest or multi-row VALUES.
+ *
+ * @example
+ * ```ts
+ * const { rows, method } = await bulkInsert(db, users, [{ name: 'a' }, { name: 'b' }], { onConflict: 'doNothing' })
+ * ```
+ */
+export async function bulkInsert<T extends PgTable>(
+  db: AnyPgDatabase,
+  table: T,
+  rows: RowSource<T['$inferInsert']>,
+  opts: BulkInsertOptions<T> = {},
+): Promise<BulkInsertResult<T>> {
+  const o = resolveBulkOptions(opts);
+  const info = tableInfo(table);
+  const retCols =
+    opts.returning === undefined
+      ? undefined
+      : opts.returning === true
+        ? info.columns
+        : keysToColumns(info, opts.returning, 'returning');
+  if (o.method === 'copy' && !canCopy(db))
+    throw new ConfigError(`method 'copy' needs a postgres-js drizzle database; use 'unnest' or 'auto'`);
+  if (o.method === 'copy' && retCols) throw new ConfigError(`method 'copy' cannot return rows; use 'unnest'`);
+  if (opts.onConflict !== undefined && opts.onConflict !== 'doNothing') {
+    keysToColumns(info, opts.onConflict.target, 'onConflict.target');
+    if (Array.isArray(opts.onConflict.set)) keysToColumns(info, opts.onConflict.set, 'onConflict.set');
+  }
+  const r = await runBatches<Row, EncodedBatch, Row>(
+    db,
+    info.name,
+    'insert',
+    rows as RowSource<Row>,
+    o,
+    (batch, start) => encodeInsertBatch(info, batch, start),
+    (tx, batch) => insertBatch(tx, info, batch, o, opts, retCols),
+  );
+  return {
+    rows: r.count,
+    batches: r.batches,
+    method: summarize(r.methods),
+    methods: r.methods,
+    durationMs: r.durationMs,
+    returned: r.out as Array<T['$inferSelect']>,
+  };
+}
+
+/** Options of {@link bulkUpsert}. */
+export interface BulkUpsertOptions<T extends PgTable> extends Omit<BulkInsertOptions<T>, 'onConflict'> {
+  /** Conflict target (unique or primary key columns). */
+  key: BulkColumnKey<T> | readonly BulkColumnKey<T>[];
+  /** Columns overwritten on conflict. @default 'all' (every inserted non-key column) */
+  set?: 'all' | readonly BulkColumnKey<T>[];
+  /** Only update when this holds (drizzle SQL). @default undefined */
+  where?: SQL;
+}
+
+/**
+ * Inserts rows, updating the existing ones on a key conflict (INSERT ... ON CONFLICT DO UPDATE, batched).
+ *
+ * @example
+ * ```ts
+ * await bulkUpsert(db, prices, rows, { key: 'sku' }) // every non-key column taken from the new row
+ * ```
+ */
+export function bulkUpsert<T extends PgTable>(
+  db: AnyPgDatabase,
+  table: T,
+  rows: RowSource<T['$inferInsert']>,
+  opts: BulkUpsertOptions<T>,
+): Promise<BulkInsertResult<T>> {
+  const { key, set, where, ...rest } = opts;
+  return bulkInsert(db, table, rows, {
+    ...rest,
+    onConflict: { target: key, set: set ?? 'all', ...(where ? { where } : {}) },
+  });
+}

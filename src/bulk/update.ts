@@ -1,0 +1,230 @@
+/** bulkUpdate (UPDATE ... FROM unnest) and bulkDelete (DELETE ... USING unnest), single or composite keys. */
+import { type SQL, sql } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
+import { ConfigError } from '../errors.js';
+import { type ColumnInfo, type TableInfo, tableInfo } from './columns.js';
+import type { AnyPgDatabase } from './driver.js';
+import { run } from './driver.js';
+import { checkKeys, type EncodedColumn, encodeValue, textArrayLiteral } from './encode.js';
+import { BulkValidationError } from './errors.js';
+import type { BulkColumnKey } from './insert.js';
+import { type BulkCommonOptions, resolveBulkOptions } from './options.js';
+import { type RowSource, runBatches } from './runner.js';
+
+type Row = Record<string, unknown>;
+
+/** Options of {@link bulkUpdate}. */
+export interface BulkUpdateOptions<T extends PgTable> extends BulkCommonOptions {
+  /** Key column(s) that identify the rows to update. */
+  key: BulkColumnKey<T> | readonly BulkColumnKey<T>[];
+  /** Columns to change; every row must carry them. @default every non-key key of the first row */
+  columns?: readonly BulkColumnKey<T>[];
+  /** Also report the keys that matched no row. @default false */
+  returnUnmatched?: boolean;
+}
+
+/** Result of {@link bulkUpdate}. */
+export interface BulkUpdateResult<T extends PgTable> {
+  /** Rows updated. */
+  rows: number;
+  batches: number;
+  durationMs: number;
+  /** Keys (objects of the key columns) that matched nothing, in input order; [] unless returnUnmatched. */
+  unmatched: Array<Partial<T['$inferSelect']>>;
+}
+
+interface KeyedBatch {
+  rows: Row[];
+  keyValues: EncodedColumn[];
+  setValues: EncodedColumn[];
+}
+
+function columnsOf(info: TableInfo, keys: string | readonly string[], what: string): ColumnInfo[] {
+  const list = typeof keys === 'string' ? [keys] : keys;
+  if (list.length === 0) throw new ConfigError(`${what} needs at least one column`);
+  return list.map((k) => {
+    const c = info.byKey.get(k);
+    if (!c) throw new ConfigError(`${what}: "${k}" is not a column of ${info.name}`);
+    return c;
+  });
+}
+
+/** Encodes the listed columns of each row; every value must be present (keys also non-null). */
+function encodeColumns(
+  info: TableInfo,
+  rows: Row[],
+  start: number,
+  cols: ColumnInfo[],
+  isKey: boolean,
+): EncodedColumn[] {
+  return cols.map((c) => {
+    const out: EncodedColumn = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const v = (rows[i] as Row)[c.key];
+      if (v === undefined || (isKey && v === null))
+        throw new BulkValidationError(
+          info.name,
+          start + i,
+          c.key,
+          isKey ? 'missing key value' : 'missing value for an updated column',
+        );
+      out[i] = encodeValue(info, c, v, start + i);
+    }
+    return out;
+  });
+}
+
+function unnestFrom(cols: ColumnInfo[], values: EncodedColumn[], prefix: string): { from: SQL; refs: SQL[] } {
+  const arrays = sql.join(
+    values.map((v) => sql`${textArrayLiteral(v)}::text[]`),
+    sql`, `,
+  );
+  const names = cols.map((_, j) => `${prefix}${j}`);
+  return {
+    from: sql`unnest(${arrays}) with ordinality as v(${sql.raw(names.join(', '))}, ord)`,
+    refs: cols.map((c, j) => sql.raw(`v.${names[j]}::${c.cast}`)),
+  };
+}
+
+const target = (c: ColumnInfo) => sql`dbkit_t.${sql.identifier(c.name)}`;
+const matchKeys = (keyCols: ColumnInfo[], refs: SQL[]) =>
+  sql.join(
+    keyCols.map((c, j) => sql`${target(c)} = ${refs[j] as SQL}`),
+    sql` and `,
+  );
+
+/**
+ * Updates many rows by key with one `UPDATE ... FROM unnest(...)` per batch; only the listed columns change.
+ *
+ * @example
+ * ```ts
+ * const { rows, unmatched } = await bulkUpdate(db, users, [{ id: 1, name: 'x' }], { key: 'id', returnUnmatched: true })
+ * ```
+ */
+export async function bulkUpdate<T extends PgTable>(
+  db: AnyPgDatabase,
+  table: T,
+  rows: RowSource<Partial<T['$inferInsert']>>,
+  opts: BulkUpdateOptions<T>,
+): Promise<BulkUpdateResult<T>> {
+  const o = resolveBulkOptions(opts);
+  const info = tableInfo(table);
+  const keyCols = columnsOf(info, opts.key, 'key');
+  let setCols: ColumnInfo[] | undefined = opts.columns ? columnsOf(info, opts.columns, 'columns') : undefined;
+  if (setCols?.some((c) => keyCols.includes(c))) throw new ConfigError('columns must not include the key');
+  const seen = new Set<string>();
+  const wantUnmatched = opts.returnUnmatched ?? false;
+  const r = await runBatches<Row, KeyedBatch, Row>(
+    db,
+    info.name,
+    'update',
+    rows as RowSource<Row>,
+    o,
+    (batch, start) => {
+      checkKeys(info, batch, start);
+      setCols ??= Object.keys(batch[0] ?? {})
+        .filter((k) => !keyCols.some((c) => c.key === k))
+        .map((k) => info.byKey.get(k) as ColumnInfo);
+      if (setCols.length === 0) throw new ConfigError('bulkUpdate needs at least one column to set');
+      const keyValues = encodeColumns(info, batch, start, keyCols, true);
+      for (let i = 0; i < batch.length; i++) {
+        const k = keyValues.map((col) => col[i]).join('\u0000');
+        if (seen.has(k))
+          throw new BulkValidationError(
+            info.name,
+            start + i,
+            keyCols[0]?.key,
+            'duplicate key in one bulkUpdate call',
+          );
+        seen.add(k);
+      }
+      return { rows: batch, keyValues, setValues: encodeColumns(info, batch, start, setCols, false) };
+    },
+    async (tx, b) => {
+      const cols = [...keyCols, ...(setCols as ColumnInfo[])];
+      const { from, refs } = unnestFrom(cols, [...b.keyValues, ...b.setValues], 'c');
+      const assignments = sql.join(
+        (setCols as ColumnInfo[]).map(
+          (c, j) => sql`${sql.identifier(c.name)} = ${refs[keyCols.length + j] as SQL}`,
+        ),
+        sql`, `,
+      );
+      const q = sql`update ${table} as dbkit_t set ${assignments} from ${from} where ${matchKeys(keyCols, refs)}${wantUnmatched ? sql` returning v.ord` : sql``}`;
+      const res = await run(tx, q);
+      if (!wantUnmatched) return { count: res.count, method: 'unnest' };
+      const matched = new Set(res.rows.map((x) => Number(x.ord)));
+      const out: Row[] = [];
+      b.rows.forEach((row, i) => {
+        if (!matched.has(i + 1)) out.push(Object.fromEntries(keyCols.map((c) => [c.key, row[c.key]])));
+      });
+      return { count: res.rows.length, method: 'unnest', out };
+    },
+  );
+  return {
+    rows: r.count,
+    batches: r.batches,
+    durationMs: r.durationMs,
+    unmatched: r.out as BulkUpdateResult<T>['unmatched'],
+  };
+}
+
+/** Options of {@link bulkDelete}. */
+export interface BulkDeleteOptions<T extends PgTable> extends BulkCommonOptions {
+  /** Key column(s); with one column `keys` may be plain values, otherwise objects of the key columns. */
+  key: BulkColumnKey<T> | readonly BulkColumnKey<T>[];
+}
+
+/** Result of {@link bulkDelete}. */
+export interface BulkDeleteResult {
+  /** Rows deleted. */
+  rows: number;
+  batches: number;
+  durationMs: number;
+}
+
+/**
+ * Deletes rows by key (`DELETE ... USING unnest(...)` per batch), single or composite keys.
+ *
+ * @example
+ * ```ts
+ * await bulkDelete(db, users, [1, 2, 3], { key: 'id' })
+ * await bulkDelete(db, memberships, [{ orgId: 1, userId: 7 }], { key: ['orgId', 'userId'] })
+ * ```
+ */
+export async function bulkDelete<T extends PgTable>(
+  db: AnyPgDatabase,
+  table: T,
+  keys: RowSource<unknown>,
+  opts: BulkDeleteOptions<T>,
+): Promise<BulkDeleteResult> {
+  const o = resolveBulkOptions(opts);
+  const info = tableInfo(table);
+  const keyCols = columnsOf(info, opts.key, 'key');
+  const single = keyCols.length === 1 ? (keyCols[0] as ColumnInfo) : undefined;
+  const r = await runBatches<unknown, EncodedColumn[], never>(
+    db,
+    info.name,
+    'delete',
+    keys,
+    o,
+    (batch, start) => {
+      const rows = batch.map((k) =>
+        single &&
+        (typeof k !== 'object' || k === null || k instanceof Date || Buffer.isBuffer(k) || Array.isArray(k))
+          ? { [single.key]: k }
+          : (k as Row),
+      );
+      checkKeys(info, rows, start);
+      return encodeColumns(info, rows, start, keyCols, true);
+    },
+    async (tx, values) => {
+      const { from, refs } = unnestFrom(keyCols, values, 'k');
+      const res = await run(
+        tx,
+        sql`delete from ${table} as dbkit_t using ${from} where ${matchKeys(keyCols, refs)}`,
+      );
+      return { count: res.count, method: 'unnest' };
+    },
+  );
+  return { rows: r.count, batches: r.batches, durationMs: r.durationMs };
+}
