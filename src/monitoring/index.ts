@@ -22,6 +22,16 @@ export {
   type RedisHealthOptions,
   resolveMonitoringOptions,
 } from './options.js';
+export {
+  type BlockingNode,
+  type CancelResult,
+  cancelBackend,
+  type PgActivity,
+  type PgBackend,
+  pgActivity,
+} from './pg-activity.js';
+export type { FindingSeverity, PgCheckName, PgFinding } from './pg-check-rules.js';
+export { PG_CHECK_NAMES, type PgChecksResult, pgChecks } from './pg-checks.js';
 export type { PoolCrossCheck, PoolSession } from './pool-ledger.js';
 export {
   type AnySql,

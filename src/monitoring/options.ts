@@ -112,6 +112,11 @@ export interface PgCheckOptions {
    * @default undefined
    */
   only: string[] | undefined;
+  /**
+   * Called before each check runs (the doctor prints progress with it).
+   * @default undefined
+   */
+  onProgress: ((check: string) => void) | undefined;
 }
 
 /** Options of {@link pgActivity}. */
@@ -209,6 +214,7 @@ const defaults = {
     statsMinAgeMs: 7 * 24 * 3600 * 1000,
     largestRelations: 5,
     only: undefined,
+    onProgress: undefined,
   } satisfies PgCheckOptions,
   activity: { longRunningMs: 60_000, idleInTransactionMs: 0 } satisfies PgActivityOptions,
   cancel: {
