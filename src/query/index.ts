@@ -6,6 +6,16 @@ export { DbkitError, isDbkitError } from '../errors.js';
 export * from './bigquery/index.js';
 export { QUERY_N_PLUS_ONE_CHANNEL, QUERY_SLOW_CHANNEL, QUERY_TRACING_CHANNEL } from './channels.js';
 export { ExplainError, QueryErrorCodes, QueryExpectationError, QueryOptionsError } from './errors.js';
+export {
+  type ExplainOptions,
+  type ExplainQuery,
+  type ExplainResult,
+  explain,
+  formatExplain,
+  isReadOnlyStatement,
+} from './explain.js';
+export { filterColumns, type PlanNode, parsePlanNode, walkPlan } from './explain-plan.js';
+export type { ExplainFinding, FindingRule, FindingSeverity } from './explain-rules.js';
 export { fingerprintQuery, normalizeSql, type QueryFingerprint } from './fingerprint.js';
 export { instrument, isInstrumented } from './instrument.js';
 export {
