@@ -28,7 +28,7 @@ export interface CacheMemoryReport {
   largestKeys: Array<{ key: string; bytes: number }>;
   /** Mean MEMORY USAGE of the sampled keys. */
   averageEntryBytes: number;
-  /** Mean uncompressed/stored ratio of the sampled entries (1 = no compression). */
+  /** Uncompressed bytes / stored bytes over the sampled entries (1 = no compression; headers count as stored). */
   averageCompressionRatio: number;
   /** Sampled entries per codec. */
   codecs: Record<string, number>;
@@ -68,22 +68,30 @@ export async function analyzeCacheMemory(
   }
   const sizes: Array<{ key: string; bytes: number }> = [];
   const codecs: Record<string, number> = {};
-  let ratioSum = 0;
-  let ratioN = 0;
-  for (const { node, key } of sampled) {
-    const [bytes, frame] = await Promise.all([
-      node.call('MEMORY', 'USAGE', key, 'SAMPLES', '0') as Promise<number | null>,
-      node.getrangeBuffer(key, 0, 7),
-      node.strlen(key),
-    ]).then(async ([b, head, len]) => [b, { head, len }] as const);
-    if (bytes === null) continue;
-    sizes.push({ key, bytes: Number(bytes) });
-    const peek = peekCacheFrame(frame.head);
-    if (peek && frame.len > 0) {
-      codecs[peek.codec] = (codecs[peek.codec] ?? 0) + 1;
-      ratioSum += peek.rawLength / frame.len;
-      ratioN++;
+  let rawSum = 0;
+  let storedSum = 0;
+  // One pipeline per master: MEMORY USAGE, the 8-byte header and the stored length of each sampled key.
+  const perNode = new Map<Redis, string[]>();
+  for (const { node, key } of sampled) perNode.set(node, [...(perNode.get(node) ?? []), key]);
+  for (const [node, keys] of perNode) {
+    const p = node.pipeline();
+    for (const key of keys) {
+      p.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+      p.getrangeBuffer(key, 0, 7);
+      p.strlen(key);
     }
+    const res = (await p.exec()) ?? [];
+    keys.forEach((key, i) => {
+      const [bytes, head, len] = [res[i * 3]?.[1], res[i * 3 + 1]?.[1], res[i * 3 + 2]?.[1]];
+      if (bytes === null || bytes === undefined) return; // expired between SCAN and now
+      sizes.push({ key, bytes: Number(bytes) });
+      const peek = Buffer.isBuffer(head) ? peekCacheFrame(head) : undefined;
+      if (peek && Number(len) > 0) {
+        codecs[peek.codec] = (codecs[peek.codec] ?? 0) + 1;
+        rawSum += peek.rawLength;
+        storedSum += Number(len);
+      }
+    });
   }
   sizes.sort((a, b) => b.bytes - a.bytes);
   return {
@@ -92,7 +100,7 @@ export async function analyzeCacheMemory(
     sampled: sizes.length,
     largestKeys: sizes.slice(0, top),
     averageEntryBytes: sizes.length ? sizes.reduce((n, s) => n + s.bytes, 0) / sizes.length : 0,
-    averageCompressionRatio: ratioN ? ratioSum / ratioN : 1,
+    averageCompressionRatio: storedSum ? rawSum / storedSum : 1,
     codecs,
   };
 }

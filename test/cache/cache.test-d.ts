@@ -16,7 +16,8 @@ interface Order {
 describe('wrap()', () => {
   it('keeps parameters and resolves to the awaited return type', () => {
     const find = cache.wrap(
-      async (id: number, opts?: { withLines: boolean }): Promise<Order | null> => null,
+      async (id: number, opts?: { withLines: boolean }): Promise<Order | null> =>
+        opts?.withLines ? { id, placedAt: new Date() } : null,
       {
         name: 'find',
         key: (id) => `order:${id}`,

@@ -88,7 +88,8 @@ describe('msgpackSerializer', () => {
   it('round-trips arbitrary JSON-like values (property)', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
-        expect(roundTrip(v)).toEqual(v);
+        // -0 comes back as 0, as it does through JSON
+        expect(roundTrip(v)).toEqual(JSON.parse(JSON.stringify(v)));
       }),
       { numRuns: 200 },
     );
