@@ -72,6 +72,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
   404: 'NOT_FOUND',
   409: 'ALREADY_EXISTS',
+  412: 'FAILED_PRECONDITION',
 };
 
 function check(shape: Shape, body: unknown, what: string): void {
@@ -225,7 +226,12 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
     throw new HttpError(404, 'notFound', `fake-gcp-rest: no route ${method} ${parts.join('/')}`);
   };
 
-  const storageRoute = (method: string, parts: string[], body: Json | undefined): unknown => {
+  const storageRoute = (
+    method: string,
+    parts: string[],
+    body: Json | undefined,
+    query: Record<string, string>,
+  ): unknown => {
     const [b, name] = parts;
     if (b !== 'b' || !name)
       throw new HttpError(404, 'notFound', `fake-gcp-rest: no route ${parts.join('/')}`);
@@ -234,6 +240,13 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
     if (method === 'GET') return bucket;
     if (method !== 'PATCH') throw new HttpError(405, 'invalid', `${method} not implemented`);
     check(SHAPES.Bucket, body, 'bucket');
+    const expected = query.ifMetagenerationMatch;
+    if (expected !== undefined && expected !== String(bucket.metageneration ?? 1))
+      throw new HttpError(
+        412,
+        'conditionNotMet',
+        'At least one of the pre-conditions you specified did not hold.',
+      );
     const rules = ((body?.lifecycle as Json | undefined)?.rule as Json[] | undefined) ?? [];
     if (rules.length > 100)
       throw new HttpError(400, 'invalid', 'A bucket holds at most 100 lifecycle rules.');
@@ -288,7 +301,7 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
         const body = record.body as Json | undefined;
         if (parts[0] === 'bigquery' && parts[1] === 'v2') out = bigqueryRoute(method, parts.slice(2), body);
         else if (parts[0] === 'storage' && parts[1] === 'v1')
-          out = storageRoute(method, parts.slice(2), body);
+          out = storageRoute(method, parts.slice(2), body, record.query);
         else throw new HttpError(404, 'notFound', `fake-gcp-rest: no route ${url.pathname}`);
       } catch (e) {
         const err = e instanceof HttpError ? e : new HttpError(500, 'backendError', String(e));
