@@ -26,4 +26,11 @@ export {
 } from './n-plus-one.js';
 export type { ExpectQueriesOptions, InstrumentOptions, TrackQueriesOptions } from './options.js';
 export type { QueryConnection, QueryEvent, QueryKind } from './query-event.js';
+export {
+  createSlowQueryLog,
+  type SlowQueryLog,
+  type SlowQueryLogEntry,
+  type SlowQueryLogOptions,
+  type SlowQueryLogStats,
+} from './slow-query-log.js';
 export { expectQueries, formatQueryReport, type TrackedQueries, trackQueries } from './track.js';
