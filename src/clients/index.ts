@@ -30,5 +30,24 @@ export {
   EventPublishError,
   UnknownEventTypeError,
 } from './errors.js';
+export {
+  type BusEvent,
+  type BusEventHandler,
+  type BusPublishOptions,
+  type BusSubscribeOptions,
+  type BusSubscriptionHandle,
+  defineEventBus,
+  EventBus,
+} from './event-bus.js';
+export {
+  type EventBusOptions,
+  type EventBusSubscriptionSpec,
+  type EventBusTopicSpec,
+  type EventRetentionTier,
+  type ResolvedEventBusOptions,
+  resolveEventBusOptions,
+} from './event-bus-options.js';
+export { buildEventFilter, type EventFilter, PUBSUB_FILTER_MAX_BYTES } from './event-routing.js';
+export type { EventTopologyChanges } from './event-topology.js';
 export type { ClientHealthCheck, ClientHealthOptions, ClientHealthReport } from './health.js';
 export type { ShutdownHookOptions } from './shutdown-hooks.js';
