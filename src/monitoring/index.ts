@@ -40,3 +40,10 @@ export {
   type PoolMonitor,
   type PoolStats,
 } from './pool-monitor.js';
+export {
+  parseRedisInfo,
+  type RedisFinding,
+  type RedisHealth,
+  type RedisNodeHealth,
+  redisHealth,
+} from './redis-health.js';
