@@ -51,3 +51,21 @@ export { buildEventFilter, type EventFilter, PUBSUB_FILTER_MAX_BYTES } from './e
 export type { EventTopologyChanges } from './event-topology.js';
 export type { ClientHealthCheck, ClientHealthOptions, ClientHealthReport } from './health.js';
 export type { ShutdownHookOptions } from './shutdown-hooks.js';
+export {
+  type ApplyBucketLifecycleOptions,
+  type ApplyBucketLifecycleResult,
+  applyBucketLifecycle,
+  type GcsLifecycleCondition,
+  type GcsLifecycleRule,
+  type GcsObjectMatch,
+  type GcsStorageClass,
+  resolveStorageLifecycleOptions,
+  STORAGE_LIFECYCLE_APPLIED_CHANNEL,
+  type StandardLifecycleOptions,
+  StorageLifecycleBuilder,
+  StorageLifecycleValidationError,
+  StorageRequestError,
+  standardStorageLifecycle,
+  storageLifecycle,
+  validateLifecycleRules,
+} from './storage-lifecycle.js';
