@@ -54,6 +54,50 @@ export function canCopy(db: AnyPgDatabase): boolean {
   return typeof (session(db).client as Partial<PostgresJsLike> | undefined)?.unsafe === 'function';
 }
 
+type StreamInternals = {
+  _write(chunk: unknown, enc: unknown, cb: (e?: Error | null) => void): void;
+  _final(cb: (e?: Error | null) => void): void;
+  _destroy(err: Error | null, cb: (e?: Error | null) => void): void;
+};
+
+/**
+ * postgres.js 3.4's COPY stream writes to its socket without checking that it still exists: when the backend
+ * is terminated mid-COPY, `destroy()` throws "Cannot read properties of null" from the connection's close
+ * handler (an unhandled rejection). The socket is gone in that case, so there is nothing left to cancel.
+ */
+function guardCopyStream(w: NodeJS.WritableStream): NodeJS.WritableStream {
+  const s = w as unknown as StreamInternals;
+  const write = s._write.bind(s);
+  const final = s._final.bind(s);
+  const destroy = s._destroy.bind(s);
+  s._write = (chunk, enc, cb) => {
+    try {
+      write(chunk, enc, cb);
+    } catch (e) {
+      cb(e as Error);
+    }
+  };
+  s._final = (cb) => {
+    try {
+      final(cb);
+    } catch (e) {
+      cb(e as Error);
+    }
+  };
+  s._destroy = (err, cb) => {
+    let called = false;
+    try {
+      destroy(err, (e) => {
+        called = true;
+        cb(e);
+      });
+    } catch {
+      if (!called) cb(err);
+    }
+  };
+  return w;
+}
+
 /**
  * Streams text-format COPY data into `copyStatement` on the session's own connection (inside the drizzle
  * transaction when db is one: the session holds the reserved transaction sql).
@@ -64,6 +108,6 @@ export async function copyIn(
   chunks: Iterable<string>,
 ): Promise<void> {
   const client = session(db).client as PostgresJsLike;
-  const writable = await client.unsafe(copyStatement).writable();
-  await pipeline(Readable.from(chunks), writable as NodeJS.WritableStream);
+  const writable = guardCopyStream(await client.unsafe(copyStatement).writable());
+  await pipeline(Readable.from(chunks), writable);
 }

@@ -118,7 +118,7 @@ export async function withTransaction<R>(
           bodyDone = true;
           return r;
         },
-        nested ? undefined : o.config,
+        nested || Object.keys(o.config).length === 0 ? undefined : o.config,
       );
     } catch (e) {
       if (bodyDone && isConnectionLoss(e)) throw new TransactionOutcomeUnknownError(attempt, e);
