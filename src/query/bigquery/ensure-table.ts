@@ -157,6 +157,39 @@ export function diffTable(
   return { patch, fields, addedColumns: schema.added, reasons };
 }
 
+/** What ensureTable would do, computed offline from a spec and the live metadata (undefined: table absent). */
+export type BigQueryTablePlan =
+  | { action: 'create'; table: string; body: TableMetadata }
+  | { action: 'patch'; table: string; fields: string[]; addedColumns: string[]; patch: TableMetadata }
+  | { action: 'unchanged'; table: string }
+  | { action: 'rebuild'; table: string; plan: BigQueryRebuildPlan };
+
+/**
+ * Computes, without any request, the change ensureTable would make: the create body, the patch, or the rebuild plan.
+ *
+ * @example
+ * ```ts
+ * const plan = planTableChanges(events, liveMetadataOrUndefined);
+ * if (plan.action === 'rebuild') console.log(plan.plan.statements.join(';\n'));
+ * ```
+ */
+export function planTableChanges(
+  spec: BigQueryTableSpec | BigQueryTableDefinition,
+  live: TableMetadata | undefined,
+  options: Pick<EnsureTableOptions, 'rebuildSuffix'> = {},
+): BigQueryTablePlan {
+  const def = defineTable(spec as BigQueryTableSpec);
+  const table = `${def.dataset}.${def.table}`;
+  if (!live) return { action: 'create', table, body: toTableResource(def) };
+  const diff = diffTable(def, live);
+  if (diff.reasons.length > 0) {
+    const suffix = resolveEnsureTableOptions(options).rebuildSuffix;
+    return { action: 'rebuild', table, plan: buildRebuildPlan(def, live, diff.reasons, suffix) };
+  }
+  if (diff.fields.length === 0) return { action: 'unchanged', table };
+  return { action: 'patch', table, fields: diff.fields, addedColumns: diff.addedColumns, patch: diff.patch };
+}
+
 /**
  * Creates the table if absent; otherwise patches what can change (clustering, partition expiration,
  * requirePartitionFilter, labels, description, added columns) and returns a rebuild plan for what cannot

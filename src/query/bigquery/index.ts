@@ -15,9 +15,11 @@ export {
   runGuarded,
 } from './cost-guard.js';
 export {
+  type BigQueryTablePlan,
   type EnsureTableOptions,
   type EnsureTableResult,
   ensureTable,
+  planTableChanges,
   resolveEnsureTableOptions,
 } from './ensure-table.js';
 export {

@@ -4,6 +4,7 @@ import {
   BigQueryValidationError,
   defineTable,
   isDbkitError,
+  planTableChanges,
   toTableResource,
 } from '../../../src/query/index.js';
 
@@ -131,5 +132,32 @@ describe('defineTable', () => {
         clustering: ['nope'],
       }),
     ).toThrow(BigQueryValidationError);
+  });
+});
+
+describe('planTableChanges', () => {
+  it('plans create, patch, unchanged and rebuild offline, with no client at all', () => {
+    const def = defineTable(base);
+    const created = planTableChanges(def, undefined);
+    expect(created).toEqual({ action: 'create', table: 'analytics.events', body: toTableResource(def) });
+    const live = { ...toTableResource(def) };
+    expect(planTableChanges(def, live)).toEqual({ action: 'unchanged', table: 'analytics.events' });
+    expect(planTableChanges({ ...base, description: 'd' }, live)).toMatchObject({
+      action: 'patch',
+      fields: ['description'],
+      patch: { description: 'd' },
+    });
+    const rebuild = planTableChanges({ ...base, partitioning: { type: 'MONTH', field: 'day' } }, live, {
+      rebuildSuffix: 's',
+    });
+    expect(rebuild).toMatchObject({
+      action: 'rebuild',
+      plan: {
+        reasons: ['partitioning changes DAY on ts -> MONTH on day'],
+        rebuildTable: 'analytics.events__rebuild_s',
+      },
+    });
+    if (rebuild.action === 'rebuild')
+      expect(rebuild.plan.statements[0]).toContain('PARTITION BY DATE_TRUNC(`day`, MONTH)');
   });
 });
