@@ -13,6 +13,8 @@ export {
   MonitoringInputError,
 } from './errors.js';
 export { type PoolHealthBand, type PoolScoreInput, poolHealthBand, poolHealthScore } from './health-score.js';
+export { type CollectMetricsOptions, collectMetrics, type MetricsHandle } from './metrics.js';
+export type { MetricSources } from './metrics-snapshot.js';
 export {
   type CancelBackendOptions,
   type MonitoringOptionSections,
@@ -47,3 +49,11 @@ export {
   type RedisNodeHealth,
   redisHealth,
 } from './redis-health.js';
+export {
+  type ClientManagerLike,
+  type ClientManagerStatsLike,
+  type QueryCacheLike,
+  type QueryCacheStatsLike,
+  readCacheStats,
+  readClientStats,
+} from './stats-contracts.js';

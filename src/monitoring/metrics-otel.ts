@@ -1,0 +1,123 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { Attributes, BatchObservableResult, Meter, Observable } from '@opentelemetry/api';
+import { MONITORING_CHANNELS } from './channels.js';
+import { idleConnections, type MetricSnapshot } from './metrics-snapshot.js';
+
+const POOL = 'db.client.connection.pool.name';
+const STATE = 'db.client.connection.state';
+
+/** Creates the OpenTelemetry instruments on `meter`; returns a function that detaches them. */
+export function registerOtelMetrics(
+  meter: Meter,
+  snapshot: () => Promise<MetricSnapshot>,
+  poolNames: Set<string>,
+  bucketsMs: number[],
+): () => void {
+  const count = meter.createObservableUpDownCounter('db.client.connection.count', {
+    description: 'The number of connections that are currently in state described by the state attribute',
+    unit: '{connection}',
+  });
+  const max = meter.createObservableUpDownCounter('db.client.connection.max', { unit: '{connection}' });
+  const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
+    description: 'The number of current pending requests for an open connection',
+    unit: '{request}',
+  });
+  const timeouts = meter.createObservableCounter('db.client.connection.timeouts', { unit: '{timeout}' });
+  const score = meter.createObservableGauge('dbkit.pool.health_score', { unit: '1' });
+  const errors = meter.createObservableCounter('dbkit.pool.errors', { unit: '{error}' });
+  const cacheHits = meter.createObservableCounter('dbkit.cache.hits', { unit: '{hit}' });
+  const cacheMisses = meter.createObservableCounter('dbkit.cache.misses', { unit: '{miss}' });
+  const cacheErrors = meter.createObservableCounter('dbkit.cache.errors', { unit: '{error}' });
+  const cacheHitRatio = meter.createObservableGauge('dbkit.cache.hit_ratio', { unit: '1' });
+  const cacheBytes = meter.createObservableGauge('dbkit.cache.size', { unit: 'By' });
+  const cacheCircuit = meter.createObservableGauge('dbkit.cache.circuit.open', { unit: '1' });
+  const clients = meter.createObservableUpDownCounter('dbkit.clients.created', { unit: '{client}' });
+  const pgConns = meter.createObservableUpDownCounter('dbkit.postgres.connections', { unit: '{connection}' });
+  const redisMem = meter.createObservableGauge('dbkit.redis.memory.used', { unit: 'By' });
+  const redisClients = meter.createObservableUpDownCounter('dbkit.redis.clients.connected', {
+    unit: '{client}',
+  });
+  const redisHit = meter.createObservableGauge('dbkit.redis.keyspace.hit_ratio', { unit: '1' });
+  const observables: Observable[] = [
+    count,
+    max,
+    pending,
+    timeouts,
+    score,
+    errors,
+    cacheHits,
+    cacheMisses,
+    cacheErrors,
+    cacheHitRatio,
+    cacheBytes,
+    cacheCircuit,
+    clients,
+    pgConns,
+    redisMem,
+    redisClients,
+    redisHit,
+  ];
+
+  const callback = async (r: BatchObservableResult) => {
+    const s = await snapshot();
+    for (const p of s.pools) {
+      const a: Attributes = { [POOL]: p.name };
+      r.observe(count, p.inUse, { ...a, [STATE]: 'used' });
+      r.observe(count, idleConnections(p), { ...a, [STATE]: 'idle' });
+      r.observe(max, p.max, a);
+      r.observe(pending, p.pending, a);
+      r.observe(timeouts, p.total.timeouts, a);
+      r.observe(errors, p.total.errors, a);
+      r.observe(score, p.score, a);
+    }
+    for (const [name, c] of s.caches) {
+      const a = { 'dbkit.cache.name': name };
+      r.observe(cacheHits, c.hits, a);
+      r.observe(cacheMisses, c.misses, a);
+      r.observe(cacheErrors, c.errors, a);
+      r.observe(cacheHitRatio, c.hitRate, a);
+      r.observe(cacheBytes, c.bytesRaw, { ...a, 'dbkit.cache.stage': 'raw' });
+      r.observe(cacheBytes, c.bytesStored, { ...a, 'dbkit.cache.stage': 'stored' });
+      r.observe(cacheCircuit, c.circuit === 'open' ? 1 : 0, a);
+    }
+    for (const [kind, v] of Object.entries(s.clients?.created ?? {}))
+      r.observe(clients, v, { 'dbkit.client.kind': kind });
+    for (const [state, v] of Object.entries(s.pg?.byState ?? {})) r.observe(pgConns, v, { [STATE]: state });
+    if (s.redis) {
+      r.observe(redisMem, s.redis.total.usedMemory);
+      r.observe(redisClients, s.redis.total.connectedClients);
+      if (s.redis.total.lifetimeHitRate != null) r.observe(redisHit, s.redis.total.lifetimeHitRate);
+    }
+  };
+  meter.addBatchObservableCallback(callback, observables);
+
+  const advice = { explicitBucketBoundaries: bucketsMs.map((b) => b / 1000) };
+  const wait = meter.createHistogram('db.client.connection.wait_time', {
+    description: 'The time it took to obtain an open connection from the pool',
+    unit: 's',
+    advice,
+  });
+  const duration = meter.createHistogram('db.client.operation.duration', {
+    description: 'Duration of database client operations',
+    unit: 's',
+    advice,
+  });
+  const onAcquire = (m: unknown) => {
+    const e = m as { pool: string; waitMs: number };
+    if (poolNames.has(e.pool)) wait.record(e.waitMs / 1000, { [POOL]: e.pool });
+  };
+  const onQuery = (m: unknown) => {
+    const e = m as { pool: string; kind: string; durationMs: number; error?: { code?: unknown } };
+    if (e.kind !== 'query' || !poolNames.has(e.pool)) return;
+    const a: Attributes = { 'db.system.name': 'postgresql', [POOL]: e.pool };
+    if (e.error) a['error.type'] = String(e.error.code ?? 'error');
+    duration.record(e.durationMs / 1000, a);
+  };
+  subscribe(MONITORING_CHANNELS.acquire, onAcquire);
+  subscribe(MONITORING_CHANNELS.query, onQuery);
+  return () => {
+    meter.removeBatchObservableCallback(callback, observables);
+    unsubscribe(MONITORING_CHANNELS.acquire, onAcquire);
+    unsubscribe(MONITORING_CHANNELS.query, onQuery);
+  };
+}

@@ -1,0 +1,152 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type * as Prom from 'prom-client';
+import { importLib } from '../internal/import-lib.js';
+import { MONITORING_CHANNELS } from './channels.js';
+import { idleConnections, type MetricSnapshot } from './metrics-snapshot.js';
+
+type Lbl = Record<string, string>;
+
+/** Registers the Prometheus metrics on `registry`; returns an unregister function. */
+export function registerPromMetrics(
+  registry: Prom.Registry,
+  snapshot: () => Promise<MetricSnapshot>,
+  poolNames: Set<string>,
+  bucketsMs: number[],
+): () => void {
+  const prom = importLib<typeof Prom>('prom-client', 'collectMetrics (Prometheus)');
+  const names: string[] = [];
+  const gauge = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (s: MetricSnapshot, set: (labels: Lbl, v: number) => void) => void,
+  ) => {
+    names.push(name);
+    new prom.Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const s = await snapshot();
+        this.reset();
+        fill(s, (labels, v) => {
+          if (Number.isFinite(v)) this.set(labels, v);
+        });
+      },
+    });
+  };
+  const pool = (p: { name: string }) => ({ pool_name: p.name });
+
+  gauge(
+    'db_client_connection_count',
+    'Connections by state (OTel db.client.connection.count)',
+    ['pool_name', 'state'],
+    (s, set) => {
+      for (const p of s.pools) {
+        set({ ...pool(p), state: 'used' }, p.inUse);
+        set({ ...pool(p), state: 'idle' }, idleConnections(p));
+      }
+    },
+  );
+  gauge('db_client_connection_max', 'Pool size', ['pool_name'], (s, set) => {
+    for (const p of s.pools) set(pool(p), p.max);
+  });
+  gauge('db_client_connection_pending_requests', 'Work waiting for a connection', ['pool_name'], (s, set) => {
+    for (const p of s.pools) set(pool(p), p.pending);
+  });
+  gauge(
+    'db_client_connection_timeouts_total',
+    'Timeouts (connect timeout, statement timeout, cancel)',
+    ['pool_name'],
+    (s, set) => {
+      for (const p of s.pools) set(pool(p), p.total.timeouts);
+    },
+  );
+  gauge('dbkit_pool_errors_total', 'Failed queries', ['pool_name'], (s, set) => {
+    for (const p of s.pools) set(pool(p), p.total.errors);
+  });
+  gauge('dbkit_pool_health_score', 'Pool health score 0-100 (poolHealthScore)', ['pool_name'], (s, set) => {
+    for (const p of s.pools) set(pool(p), p.score);
+  });
+  const cache = (name: string, help: string, pick: (c: MetricSnapshot['caches'][number][1]) => number) =>
+    gauge(name, help, ['cache'], (s, set) => {
+      for (const [n, c] of s.caches) set({ cache: n }, pick(c));
+    });
+  cache('dbkit_cache_hits_total', 'Cache hits', (c) => c.hits);
+  cache('dbkit_cache_misses_total', 'Cache misses', (c) => c.misses);
+  cache('dbkit_cache_errors_total', 'Cache store errors', (c) => c.errors);
+  cache('dbkit_cache_loader_calls_total', 'Loader calls', (c) => c.loaderCalls);
+  cache('dbkit_cache_hit_ratio', 'Hit rate 0..1', (c) => c.hitRate);
+  cache('dbkit_cache_compression_ratio', 'bytesStored / bytesRaw', (c) => c.compressionRatio);
+  cache('dbkit_cache_circuit_open', '1 while the circuit breaker is open', (c) =>
+    c.circuit === 'open' ? 1 : 0,
+  );
+  gauge('dbkit_cache_bytes', 'Bytes written, before and after compression', ['cache', 'stage'], (s, set) => {
+    for (const [n, c] of s.caches) {
+      set({ cache: n, stage: 'raw' }, c.bytesRaw);
+      set({ cache: n, stage: 'stored' }, c.bytesStored);
+    }
+  });
+  gauge('dbkit_clients_created', 'Clients created by the client manager', ['kind'], (s, set) => {
+    for (const [k, v] of Object.entries(s.clients?.created ?? {})) set({ kind: k }, v);
+  });
+  gauge('dbkit_pg_connections', 'Server connections by state (pg_stat_activity)', ['state'], (s, set) => {
+    for (const [k, v] of Object.entries(s.pg?.byState ?? {})) set({ state: k }, v);
+  });
+  gauge('dbkit_pg_max_connections', 'max_connections', [], (s, set) => {
+    if (s.pg) set({}, s.pg.max);
+  });
+  gauge('dbkit_redis_used_memory_bytes', 'Redis used_memory (sum over masters)', [], (s, set) => {
+    if (s.redis) set({}, s.redis.total.usedMemory);
+  });
+  gauge('dbkit_redis_connected_clients', 'Redis connected clients', [], (s, set) => {
+    if (s.redis) set({}, s.redis.total.connectedClients);
+  });
+  gauge('dbkit_redis_evicted_keys_total', 'Redis evicted keys', [], (s, set) => {
+    if (s.redis) set({}, s.redis.total.evictedKeys);
+  });
+  gauge('dbkit_redis_keyspace_hit_ratio', 'Redis lifetime hit ratio', [], (s, set) => {
+    if (s.redis?.total.lifetimeHitRate != null) set({}, s.redis.total.lifetimeHitRate);
+  });
+
+  const buckets = bucketsMs.map((b) => b / 1000);
+  names.push('db_client_connection_wait_time_seconds', 'db_client_operation_duration_seconds');
+  const wait = new prom.Histogram({
+    name: 'db_client_connection_wait_time_seconds',
+    help: 'Time to obtain a connection (OTel db.client.connection.wait_time)',
+    labelNames: ['pool_name'],
+    buckets,
+    registers: [registry],
+  });
+  const duration = new prom.Histogram({
+    name: 'db_client_operation_duration_seconds',
+    help: 'Query duration (OTel db.client.operation.duration)',
+    labelNames: ['pool_name', 'db_system_name', 'error_type'],
+    buckets,
+    registers: [registry],
+  });
+  const onAcquire = (m: unknown) => {
+    const e = m as { pool: string; waitMs: number };
+    if (poolNames.has(e.pool)) wait.observe({ pool_name: e.pool }, e.waitMs / 1000);
+  };
+  const onQuery = (m: unknown) => {
+    const e = m as { pool: string; kind: string; durationMs: number; error?: { code?: unknown } };
+    if (e.kind !== 'query' || !poolNames.has(e.pool)) return;
+    duration.observe(
+      {
+        pool_name: e.pool,
+        db_system_name: 'postgresql',
+        error_type: e.error ? String(e.error.code ?? 'error') : '',
+      },
+      e.durationMs / 1000,
+    );
+  };
+  subscribe(MONITORING_CHANNELS.acquire, onAcquire);
+  subscribe(MONITORING_CHANNELS.query, onQuery);
+  return () => {
+    unsubscribe(MONITORING_CHANNELS.acquire, onAcquire);
+    unsubscribe(MONITORING_CHANNELS.query, onQuery);
+    for (const n of names) registry.removeSingleMetric(n);
+  };
+}

@@ -1,0 +1,71 @@
+import type { Cluster, Redis } from 'ioredis';
+import { pgActivity } from './pg-activity.js';
+import type { AnySql, PoolMonitor, PoolStats } from './pool-monitor.js';
+import { type RedisHealth, redisHealth } from './redis-health.js';
+import {
+  type ClientManagerStatsLike,
+  type QueryCacheStatsLike,
+  readCacheStats,
+  readClientStats,
+} from './stats-contracts.js';
+
+/** What collectMetrics reads from. */
+export interface MetricSources {
+  /** Pool monitors (from monitorPool). */
+  pools?: PoolMonitor[];
+  /** Query caches by name (anything with a QueryCache-shaped stats()). */
+  caches?: Record<string, unknown>;
+  /** A client manager (anything with a ClientManager-shaped stats()). */
+  clients?: unknown;
+  /** A postgres.js client: server-side connection counts from pg_stat_activity. */
+  sql?: AnySql;
+  /** A Redis or Cluster: memory, clients, hit ratio from INFO. */
+  redis?: Redis | Cluster;
+}
+
+export interface MetricSnapshot {
+  pools: PoolStats[];
+  caches: Array<[string, QueryCacheStatsLike]>;
+  clients: ClientManagerStatsLike | undefined;
+  pg: { byState: Record<string, number>; max: number } | undefined;
+  redis: RedisHealth | undefined;
+}
+
+/** One snapshot per scrape: collectors asking in the same scrape share the pending promise. */
+export function snapshotter(src: MetricSources): () => Promise<MetricSnapshot> {
+  let pending: Promise<MetricSnapshot> | undefined;
+  const take = async (): Promise<MetricSnapshot> => {
+    const [pg, redis] = await Promise.all([
+      src.sql
+        ? pgActivity(src.sql).then(
+            (a) => ({ byState: a.byState, max: a.maxConnections }),
+            () => undefined,
+          )
+        : undefined,
+      src.redis ? redisHealth(src.redis, { sampleMs: 0 }).catch(() => undefined) : undefined,
+    ]);
+    const caches: Array<[string, QueryCacheStatsLike]> = [];
+    for (const [name, c] of Object.entries(src.caches ?? {})) {
+      const s = readCacheStats(c);
+      if (s) caches.push([name, s]);
+    }
+    return {
+      pools: (src.pools ?? []).map((p) => p.stats()),
+      caches,
+      clients: src.clients === undefined ? undefined : readClientStats(src.clients),
+      pg,
+      redis,
+    };
+  };
+  return () => {
+    pending ??= take().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  };
+}
+
+/** idle = open connections not in use when a crossCheck() counted them, else free slots. */
+export function idleConnections(p: PoolStats): number {
+  return Math.max(0, (p.openConnections ?? p.max) - p.inUse);
+}
