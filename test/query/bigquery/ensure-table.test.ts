@@ -204,6 +204,19 @@ describe('ensureTable', () => {
     expect(fake.tables.has('analytics.events__previous_x')).toBe(true);
   });
 
+  it('converges when two callers create the same table at once (409 -> re-read)', async () => {
+    fake.datasets.set('analytics', { datasetReference: { datasetId: 'analytics' } });
+    const results = await Promise.all([ensureTable(bq, spec), ensureTable(bq, spec)]);
+    expect(results.map((r) => r.action).sort()).toEqual(['created', 'unchanged']);
+    expect(
+      fake
+        .sent('POST', '/tables')
+        .map((q) => q.status)
+        .sort(),
+    ).toEqual([200, 409]);
+    expect(fake.sent('PATCH', '/tables')).toHaveLength(0);
+  });
+
   it('validates the spec before any request', async () => {
     const bad = { ...spec, clustering: ['client_id', 'service', 'ts', 'client_id', 'service'] };
     await expect(ensureTable(bq, bad as BigQueryTableSpec)).rejects.toSatisfy((e) =>
@@ -247,5 +260,17 @@ describe('the fake REST server', () => {
       .catch((e: unknown) => e as { code: number; message: string });
     expect(wrongType).toMatchObject({ code: 400 });
     await expect(table.exists()).resolves.toEqual([false]);
+  });
+
+  it('serves jobs.insert, jobs.get and getQueryResults for a query job', async () => {
+    fake.onQuery('SELECT 42', { schema: [{ name: 'x', type: 'INTEGER' }], rows: [{ x: 42 }] });
+    const [job] = await bq.createQueryJob({ query: 'SELECT 42 AS x', labels: { team: 'data' } });
+    const [rows] = await job.getQueryResults();
+    expect(rows).toEqual([{ x: 42 }]);
+    const [meta] = await job.getMetadata();
+    expect(meta.status?.state).toBe('DONE');
+    expect(
+      fake.requests.map((q) => `${q.method} ${q.path.split('/').slice(5, 6).join('')} ${q.status}`),
+    ).toEqual(['POST jobs 200', 'GET queries 200', 'GET jobs 200']);
   });
 });
