@@ -20,4 +20,6 @@ export {
   TimeoutError,
 } from './errors.js';
 export * from './monitoring/index.js';
+// Both dbkit/query (EXPLAIN findings) and dbkit/monitoring (pgChecks findings) export the same severity union.
+export type { FindingSeverity } from './query/index.js';
 export * from './query/index.js';
