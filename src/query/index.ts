@@ -18,6 +18,7 @@ export { filterColumns, type PlanNode, parsePlanNode, walkPlan } from './explain
 export type { ExplainFinding, FindingRule, FindingSeverity } from './explain-rules.js';
 export { fingerprintQuery, normalizeSql, type QueryFingerprint } from './fingerprint.js';
 export { instrument, isInstrumented } from './instrument.js';
+export { instrumentQueryable, type QueryableClient } from './instrument-queryable.js';
 export {
   type DetectNPlusOneOptions,
   detectNPlusOne,

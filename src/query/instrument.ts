@@ -41,7 +41,7 @@ const isQuery = (q: unknown): q is PgQuery =>
   typeof (q as unknown as PgQuery).handler === 'function' &&
   typeof (q as unknown as PgQuery).execute === 'function';
 
-function safeCall<A>(fn: ((a: A) => void) | undefined, arg: A): void {
+export function safeCall<A>(fn: ((a: A) => void) | undefined, arg: A): void {
   if (!fn) return;
   try {
     fn(arg);
@@ -51,7 +51,7 @@ function safeCall<A>(fn: ((a: A) => void) | undefined, arg: A): void {
   }
 }
 
-function resultRows(x: unknown): { rows: number | null; command: string | null } {
+export function resultRows(x: unknown): { rows: number | null; command: string | null } {
   if (Array.isArray(x)) {
     const r = x as unknown as { count?: number | null; command?: string };
     if (typeof r.command === 'string') return { rows: r.count ?? x.length, command: r.command };
@@ -67,7 +67,7 @@ function resultRows(x: unknown): { rows: number | null; command: string | null }
   return { rows: null, command: null };
 }
 
-function finish(inst: Instrumentation, ev: QueryEventImpl, scope: TrackingScope | undefined): void {
+export function finish(inst: Instrumentation, ev: QueryEventImpl, scope: TrackingScope | undefined): void {
   ev.endMs = performance.now();
   ev.durationMs = ev.endMs - ev.startMs;
   ev.slow = ev.durationMs >= inst.slowQueryMs;
@@ -238,8 +238,13 @@ function wrapSql<T extends object>(target: T, inst: Instrumentation, connection:
 export function instrument<T extends postgres.Sql>(sql: T, options?: InstrumentOptions): T {
   const existing = (sql as unknown as Record<PropertyKey, unknown>)[INSTRUMENTED];
   if (existing) return sql;
+  return wrapSql(sql, toInstrumentation(options), 'pool');
+}
+
+/** Resolves instrument options into the settings hooked queries refer to (shared with instrumentQueryable). */
+export function toInstrumentation(options: InstrumentOptions | undefined): Instrumentation {
   const o = resolveQueryOptions('instrument', options);
-  const inst: Instrumentation = {
+  return {
     name: o.name,
     slowQueryMs: o.slowQueryMs,
     callSite: o.callSite,
@@ -249,7 +254,6 @@ export function instrument<T extends postgres.Sql>(sql: T, options?: InstrumentO
     onSlowQuery: o.onSlowQuery,
     onNPlusOne: o.onNPlusOne,
   };
-  return wrapSql(sql, inst, 'pool');
 }
 
 /**
