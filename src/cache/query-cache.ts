@@ -308,11 +308,11 @@ export class QueryCache {
     const res = await this.op(
       'get',
       key,
-      () =>
-        Promise.all([
-          this.store.get(full),
-          tags.length ? this.readVersions(tags) : new Map<string, number>(),
-        ]),
+      // The common untagged read is a single GET; tagged reads fetch the tag versions in parallel.
+      async (): Promise<[Buffer | null, Map<string, number>]> =>
+        tags.length
+          ? Promise.all([this.store.get(full), this.readVersions(tags)])
+          : [await this.store.get(full), new Map<string, number>()],
       null,
     );
     if (res === null) {
