@@ -3,6 +3,13 @@
  * @packageDocumentation
  */
 export { DbkitError, isDbkitError } from '../errors.js';
+export {
+  type AlertEvent,
+  type AlertRule,
+  type Alerts,
+  type CreateAlertsOptions,
+  createAlerts,
+} from './alerts.js';
 export { MONITORING_CHANNELS } from './channels.js';
 export {
   BackendNotFoundError,
@@ -16,6 +23,7 @@ export { type PoolHealthBand, type PoolScoreInput, poolHealthBand, poolHealthSco
 export { type CollectMetricsOptions, collectMetrics, type MetricsHandle } from './metrics.js';
 export type { MetricSources } from './metrics-snapshot.js';
 export {
+  type AlertOptions,
   type CancelBackendOptions,
   type MonitoringOptionSections,
   type PgActivityOptions,

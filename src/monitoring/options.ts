@@ -189,6 +189,45 @@ export interface RedisHealthOptions {
   hitRateWarn: number;
 }
 
+/** Options of {@link createAlerts}. A rule with no threshold is off. */
+export interface AlertOptions {
+  /**
+   * Fire when a pool's slow queries over the last minute reach this.
+   * @default undefined
+   */
+  slowQueriesPerMinute: number | undefined;
+  /**
+   * Fire when a pool's utilisation (inUse / max, 0..1) reaches this.
+   * @default undefined
+   */
+  poolUsage: number | undefined;
+  /**
+   * Fire when a cache's hit rate (0..1) falls below this.
+   * @default undefined
+   */
+  cacheHitRate: number | undefined;
+  /**
+   * Fire when a pool's errors / queries over the last minute (0..1) reach this.
+   * @default undefined
+   */
+  errorRate: number | undefined;
+  /**
+   * Rates (error rate, cache hit rate) are judged only after this many queries / lookups.
+   * @default 20
+   */
+  minSamples: number;
+  /**
+   * The same rule on the same pool or cache fires at most once per cooldown.
+   * @default 60000
+   */
+  cooldownMs: number;
+  /**
+   * How often start() evaluates the rules.
+   * @default 15000
+   */
+  intervalMs: number;
+}
+
 const defaults = {
   pool: {
     name: 'default',
@@ -223,6 +262,15 @@ const defaults = {
     dryRun: false,
     escalateAfterMs: 2000,
   } satisfies CancelBackendOptions,
+  alerts: {
+    slowQueriesPerMinute: undefined,
+    poolUsage: undefined,
+    cacheHitRate: undefined,
+    errorRate: undefined,
+    minSamples: 20,
+    cooldownMs: 60_000,
+    intervalMs: 15_000,
+  } satisfies AlertOptions,
   redis: {
     sampleMs: 1000,
     since: undefined,
@@ -239,6 +287,7 @@ export interface MonitoringOptionSections {
   activity: PgActivityOptions;
   cancel: CancelBackendOptions;
   redis: RedisHealthOptions;
+  alerts: AlertOptions;
 }
 
 type Loose<T> = { [K in keyof T]?: T[K] | undefined };
@@ -261,7 +310,8 @@ export function resolveMonitoringOptions<K extends keyof MonitoringOptionSection
     if (v === undefined) continue;
     if (!(k in base)) throw new ConfigError(`Unknown ${section} option "${k}"`, { context: { option: k } });
     const d = (base as unknown as Record<string, unknown>)[k];
-    if (typeof d === 'number' && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+    const numeric = typeof d === 'number' || (section === 'alerts' && d === undefined);
+    if (numeric && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
       throw new ConfigError(`${section}.${k} must be a finite number >= 0 (got ${String(v)})`, {
         context: { option: k, value: v },
       });
