@@ -3,10 +3,11 @@
  * manager's cached topics, subscriptions with generated filters, dead-letter topics and retry backoff.
  */
 import type { Message, Subscription } from '@google-cloud/pubsub';
+import { ConfigError } from '../errors.js';
 import { redactSecrets } from '../internal/redact.js';
 import { deliverChannel, publishChannel } from './channels.js';
 import { type ClientManager, getClientManager } from './client-manager.js';
-import { EventPayloadError, EventPublishError, UnknownEventTypeError } from './errors.js';
+import { EventFilterError, EventPayloadError, EventPublishError, UnknownEventTypeError } from './errors.js';
 import {
   type EventBusOptions,
   type EventBusSubscriptionSpec,
@@ -103,7 +104,10 @@ export class EventBus {
   /** Pub/Sub topic id of a topic key. @example `bus.topicId('marketing') // 'prod-marketing'` */
   topicId(key: string): string {
     const t = this.options.topics[key];
-    if (!t) throw new UnknownEventTypeError(`(topic ${key})`, Object.keys(this.options.topics));
+    if (!t)
+      throw new ConfigError(
+        `Unknown topic key "${key}" (topics: ${Object.keys(this.options.topics).join(', ')})`,
+      );
     return t.id;
   }
 
@@ -114,11 +118,20 @@ export class EventBus {
 
   #desired(name: string, spec: EventBusSubscriptionSpec): DesiredSubscription {
     const topic = this.options.topics[spec.topic];
-    if (!topic) throw new UnknownEventTypeError(`(topic ${spec.topic})`, Object.keys(this.options.topics));
+    if (!topic) {
+      throw new ConfigError(`Subscription "${name}": unknown topic key "${spec.topic}"`, {
+        context: { subscription: name, topic: spec.topic },
+      });
+    }
     const filter = buildEventFilter(name, spec.eventTypes);
     for (const t of spec.eventTypes ?? []) {
       const routed = t.includes('*') ? spec.topic : this.#router.route(t);
-      if (routed !== spec.topic) throw new UnknownEventTypeError(t, this.#router.patterns);
+      if (routed !== spec.topic) {
+        throw new EventFilterError(
+          `Subscription "${name}": event type "${t}" routes to ${routed ? `topic "${routed}"` : 'no topic'}, not "${spec.topic}", so it would never arrive`,
+          { context: { subscription: name, eventType: t, topic: spec.topic } },
+        );
+      }
     }
     const attempts = spec.maxDeliveryAttempts ?? this.options.deadLetter.maxDeliveryAttempts;
     this.options.checkAttempts(attempts, `subscription ${name}`);

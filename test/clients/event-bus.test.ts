@@ -80,6 +80,17 @@ describe('definition and validation', () => {
     expect(err.context.bytes).toBeGreaterThan(256);
     expect(managers.at(-1)!.stats().created.pubsub).toBe(0);
   });
+
+  it('refuses a subscription to event types that route to another topic, or to an unknown topic', async () => {
+    const b = bus();
+    await expect(
+      b.subscribe('never-created-y', () => {}, { topic: 'marketing', eventTypes: ['system.deploy'] }),
+    ).rejects.toThrow(/routes to topic "system"/);
+    await expect(b.subscribe('never-created-z', () => {}, { topic: 'billing' })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+    expect(managers.at(-1)!.stats().created.pubsub).toBe(0);
+  });
 });
 
 describe('on the Pub/Sub emulator', () => {

@@ -43,6 +43,14 @@ describe('health()', () => {
     }
   });
 
+  it('reports warn when a check answers slower than warnLatencyMs', async () => {
+    const m = make({ databaseUrl: db.url });
+    await m.sql()`select 1`;
+    const h = await m.health({ warnLatencyMs: -1 });
+    expect(h).toEqual({ status: 'warn', checks: { postgres: expect.objectContaining({ status: 'warn' }) } });
+    expect(h.checks.postgres?.error).toBeUndefined();
+  });
+
   it('fails a hung Redis within the timeout instead of hanging', async () => {
     const redis = await spawnRedis();
     const m = make({ databaseUrl: db.url, redisUrl: redis.url, logger: { warn: () => {} } });
