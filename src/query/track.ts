@@ -45,7 +45,8 @@ export async function trackQueries<T>(
   const scope = new TrackingScope();
   let result: T;
   try {
-    result = await scopeStorage.run(scope, fn);
+    // Await inside the scope: fn may return a lazy thenable (a drizzle query) that only starts when awaited.
+    result = await scopeStorage.run(scope, async () => await fn());
   } finally {
     scope.closed = true;
   }

@@ -114,7 +114,7 @@ describe('explain', () => {
   it('finds a hash join spilling into batches', async () => {
     const r = await explain(
       db.sql(),
-      'select a.payload, b.payload from events a join events b on a.id = b.id',
+      'select a.payload, b.payload from events a join events b on a.id = b.id + 0',
       {
         analyze: true,
         set: { work_mem: '64kB', enable_mergejoin: 'off', enable_nestloop: 'off' },

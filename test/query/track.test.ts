@@ -142,6 +142,13 @@ describe('trackQueries', () => {
     expect(t.nPlusOne[0]!.callSite).toContain('track.test.ts');
   });
 
+  it('tracks a lazy drizzle query returned (not awaited) by fn', async () => {
+    const d = drizzle(sql);
+    const t = await trackQueries(() => d.select().from(authors).where(eq(authors.id, 1)));
+    expect(t.result).toEqual([{ id: 1, name: 'author 1' }]);
+    expect(t.queries).toHaveLength(1);
+  });
+
   it('lists slow queries by the scope threshold', async () => {
     const t = await trackQueries(() => sql`select pg_sleep(0.02)`, { slowQueryMs: 0 });
     expect(t.slow).toHaveLength(1);
