@@ -65,7 +65,6 @@ const SKIPPED = Symbol('skipped');
 export class QueryCache {
   readonly options: ResolvedQueryCacheOptions;
   readonly store: CacheStore;
-  private readonly ownsStore: boolean;
   private readonly breaker: CacheCircuitBreaker | undefined;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly counters = {
@@ -88,7 +87,6 @@ export class QueryCache {
     if ((options.redis === undefined) === (options.store === undefined)) {
       throw new ConfigError('createQueryCache needs exactly one of `redis` or `store`');
     }
-    this.ownsStore = false;
     this.store = options.store ?? redisStore(options.redis!);
     const ns = this.options.namespace;
     this.entryPrefix = `${ns}:k:`;
@@ -265,11 +263,6 @@ export class QueryCache {
   /** A method decorator (standard TS 5 decorators and `experimentalDecorators`) that caches the method's results. */
   cached<A extends unknown[] = unknown[]>(options: CachedOptions<A> = {}): CachedMethodDecorator {
     return createCachedDecorator(this, options);
-  }
-
-  /** Closes the store if this cache created it. */
-  async close(): Promise<void> {
-    if (this.ownsStore) await this.store.close();
   }
 
   private entryKey(key: string): string {
