@@ -360,7 +360,8 @@ export class QueryCache {
     this.counters.corruptEntries++;
     publish('corrupt', () => ({ namespace: this.options.namespace, key, reason: (error as Error).message }));
     // Best effort: a corrupt entry is removed so the next read repopulates it.
-    void this.op('delete', key, () => this.store.delete([this.entryKey(key)]), 0);
+    // (already counted and reported by `op`; with failOpen false there is no caller to throw to here)
+    this.op('delete', key, () => this.store.delete([this.entryKey(key)]), 0).catch(() => {});
   }
 
   private async write(entries: ReadonlyArray<CacheManyEntry>, versions: ReadonlyArray<Map<string, number>>) {

@@ -6,6 +6,7 @@ import {
   encodeCacheFrame,
   isCacheCodecAvailable,
   isDbkitError,
+  jsonSerializer,
   memoryStore,
   msgpackSerializer,
 } from '../../src/cache/index.js';
@@ -86,6 +87,17 @@ describe('entry frame', () => {
     expect(writer.stats().codecs).toEqual({ brotli: 1 });
     const reader = createQueryCache({ store, namespace: 'codecs', ttl: 60, compression: 'none' });
     expect(await reader.get('k')).toEqual(rows);
+  });
+
+  it('takes a pluggable serializer', async () => {
+    const c = createQueryCache({
+      store: memoryStore(),
+      namespace: 'json',
+      ttl: 60,
+      serializer: jsonSerializer(),
+    });
+    await c.set('k', { at: new Date(0), n: 1 });
+    expect(await c.get('k')).toEqual({ at: '1970-01-01T00:00:00.000Z', n: 1 }); // JSON's known loss
   });
 
   it('an entry larger than maxDecompressedBytes is a counted miss, not an error', async () => {

@@ -95,6 +95,11 @@ describe('msgpackSerializer', () => {
     );
   });
 
+  it('round-trips many distinct object shapes in one value', () => {
+    const v = Array.from({ length: 300 }, (_, i) => ({ [`k${i}`]: i, [`j${i % 7}`]: { [`z${i}`]: [i] } }));
+    expect(roundTrip(v)).toEqual(v);
+  });
+
   it('decodes with a fresh instance (no shared record state)', () => {
     const a = msgpackSerializer();
     a.serialize({ warm: 1, up: 2 });
