@@ -9,7 +9,7 @@ export interface CircuitBreakerOptions {
    */
   failureThreshold?: number;
   /**
-   * How long the circuit stays open before one half-open probe is let through (ms).
+   * How long the circuit stays open before a half-open probe (a background PING) is started (ms).
    * @default 5000
    */
   resetTimeoutMs?: number;

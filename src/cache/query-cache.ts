@@ -1,6 +1,6 @@
-import { ConfigError, TimeoutError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { publish } from './channels.js';
-import { CacheCircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import type { CircuitState } from './circuit-breaker.js';
 import {
   type CachedMethodDecorator,
   type CachedOptions,
@@ -18,6 +18,7 @@ import {
 } from './options.js';
 import { redisStore } from './redis-store.js';
 import type { CacheStore, CacheStoreEntry } from './store.js';
+import { StoreGuard } from './store-guard.js';
 import { parseCacheTtl } from './ttl.js';
 
 /** Counters of one {@link QueryCache} (the shape monitoring reads). */
@@ -65,12 +66,11 @@ const SKIPPED = Symbol('skipped');
 export class QueryCache {
   readonly options: ResolvedQueryCacheOptions;
   readonly store: CacheStore;
-  private readonly breaker: CacheCircuitBreaker | undefined;
+  private readonly guard: StoreGuard;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly counters = {
     hits: 0,
     misses: 0,
-    errors: 0,
     loaderCalls: 0,
     sets: 0,
     deletes: 0,
@@ -92,10 +92,7 @@ export class QueryCache {
     this.entryPrefix = `${ns}:k:`;
     // Every tag counter of a namespace shares one hash slot, so reading all of an entry's tags is one MGET.
     this.tagPrefix = `${ns}:t:{${ns}}:`;
-    const cb = this.options.circuitBreaker;
-    this.breaker = cb
-      ? new CacheCircuitBreaker(cb, (from, to) => publish('circuit', () => ({ namespace: ns, from, to })))
-      : undefined;
+    this.guard = new StoreGuard(this.store, this.options);
   }
 
   /** Reads a value; undefined on a miss (or when the store is down and failOpen). */
@@ -161,7 +158,7 @@ export class QueryCache {
         } catch (e) {
           this.corrupt(key, new CacheCorruptEntryError('payload does not deserialize', { cause: e }));
         }
-      } else if (d) stale.push(this.entryKey(key));
+      } else if (d && versions) stale.push(this.entryKey(key)); // stale by tag version (not when unknown)
       this.miss(key);
       return undefined;
     });
@@ -248,7 +245,8 @@ export class QueryCache {
       hitRate: reads ? c.hits / reads : 0,
       compressionRatio: c.bytesStored ? c.bytesRaw / c.bytesStored : 1,
       codecs: { ...this.codecCounts },
-      circuit: this.breaker?.state ?? 'closed',
+      errors: this.guard.errors,
+      circuit: this.guard.circuit,
     };
   }
 
@@ -441,45 +439,8 @@ export class QueryCache {
     return this.guarded(operation, undefined, fn);
   }
 
-  private async guarded<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
-    const b = this.breaker;
-    if (b && !b.allow()) {
-      throw new CacheStoreError(operation, {
-        context: { namespace: this.options.namespace, reason: 'circuit open' },
-      });
-    }
-    const ms = this.options.operationTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const result = await Promise.race([
-        fn(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError(`cache ${operation}`, ms)), ms);
-        }),
-      ]);
-      b?.success();
-      return result;
-    } catch (cause) {
-      b?.failure();
-      this.counters.errors++;
-      const error = new CacheStoreError(operation, {
-        cause,
-        context: { namespace: this.options.namespace, ...(key === undefined ? {} : { key }) },
-      });
-      publish('error', () => ({ namespace: this.options.namespace, operation, error }));
-      try {
-        this.options.onError?.(error, {
-          namespace: this.options.namespace,
-          operation,
-          ...(key === undefined ? {} : { key }),
-        });
-      } catch {
-        // A throwing onError must not turn a fail-open read into a failure.
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+  private guarded<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    return this.guard.run(operation, key, fn);
   }
 }
 
