@@ -14,6 +14,7 @@ export class StoreGuard {
   /** Store failures and timeouts so far (probes included). */
   errors = 0;
   private readonly breaker: CacheCircuitBreaker | undefined;
+  private circuitOpen: CacheStoreError | undefined;
 
   constructor(
     private readonly store: CacheStore,
@@ -35,9 +36,11 @@ export class StoreGuard {
     const b = this.breaker;
     if (b && b.state !== 'closed') {
       if (b.state === 'half-open' && b.allow()) this.probe(b);
-      throw new CacheStoreError(operation, {
-        context: { namespace: this.options.namespace, reason: `circuit ${b.state}` },
+      // One shared instance: skipping the store must cost next to nothing (no stack capture per call).
+      this.circuitOpen ??= new CacheStoreError('circuit-open', {
+        context: { namespace: this.options.namespace, reason: 'circuit breaker open: the store is skipped' },
       });
+      throw this.circuitOpen;
     }
     try {
       const result = await this.withTimeout(operation, fn);
