@@ -41,12 +41,18 @@ export function checkKeys(info: TableInfo, rows: readonly Row[], start: number):
   }
 }
 
-/** Validates and encodes an insert batch; column set = columns given in any row plus JS defaults. */
-export function encodeInsertBatch(info: TableInfo, rows: readonly Row[], start: number): EncodedBatch {
+/** An insert batch whose column set is known; `values` are filled in eagerly or lazily (COPY). */
+export interface PlannedBatch extends EncodedBatch {
+  info: TableInfo;
+  input: readonly Row[];
+  start: number;
+}
+
+/** Checks keys and NOT NULL presence and picks the column set (given in any row, plus JS defaults). */
+export function planInsertBatch(info: TableInfo, rows: readonly Row[], start: number): PlannedBatch {
   checkKeys(info, rows, start);
   const n = rows.length;
   const cols: ColumnInfo[] = [];
-  const values: EncodedColumn[] = [];
   let mixedDefaults = false;
   for (const col of info.columns) {
     let present = 0;
@@ -71,20 +77,42 @@ export function encodeInsertBatch(info: TableInfo, rows: readonly Row[], start: 
       );
     if (present === 0 && !col.defaultFn) continue;
     if (present < n && !col.defaultFn && col.hasSqlDefault) mixedDefaults = true;
-    const out: EncodedColumn = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = (rows[i] as Row)[col.key];
-      if (v === undefined) {
-        if (col.defaultFn) out[i] = encodeValue(info, col, col.defaultFn(), start + i);
-        else out[i] = col.hasSqlDefault ? undefined : null;
-      } else out[i] = encodeValue(info, col, v, start + i);
-    }
     cols.push(col);
-    values.push(out);
   }
   if (cols.length === 0 && n > 0)
     throw new BulkValidationError(info.name, start, undefined, 'row has no values to insert');
-  return { cols, values, rows: n, mixedDefaults };
+  return { info, input: rows, start, cols, values: [], rows: n, mixedDefaults };
+}
+
+/** One cell: undefined becomes the JS default, SQL DEFAULT (undefined) or NULL. */
+function encodeCell(
+  info: TableInfo,
+  col: ColumnInfo,
+  v: unknown,
+  rowIndex: number,
+): string | null | undefined {
+  if (v === undefined) {
+    if (col.defaultFn) return encodeValue(info, col, col.defaultFn(), rowIndex);
+    return col.hasSqlDefault ? undefined : null;
+  }
+  return encodeValue(info, col, v, rowIndex);
+}
+
+/** Encodes every value of a planned batch (column-major), validating as it goes. */
+export function encodePlanned(b: PlannedBatch): PlannedBatch {
+  if (b.values.length === b.cols.length) return b;
+  b.values = b.cols.map((col) => {
+    const out: EncodedColumn = new Array(b.rows);
+    for (let i = 0; i < b.rows; i++)
+      out[i] = encodeCell(b.info, col, (b.input[i] as Row)[col.key], b.start + i);
+    return out;
+  });
+  return b;
+}
+
+/** Plans and encodes an insert batch in one go. */
+export function encodeInsertBatch(info: TableInfo, rows: readonly Row[], start: number): PlannedBatch {
+  return encodePlanned(planInsertBatch(info, rows, start));
 }
 
 const ARRAY_SPECIAL = /[\\"]/g;
@@ -104,14 +132,20 @@ const COPY_ESC: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r
 const copyEscape = (v: string) =>
   COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_G, (c) => COPY_ESC[c] as string) : v;
 
-/** COPY text-format data for a batch, yielded in ~64 KB chunks. */
-export function* copyTextChunks(batch: EncodedBatch): Generator<string> {
-  const { values, rows } = batch;
-  const ncols = values.length;
+/**
+ * COPY text-format data for a batch, yielded in ~64 KB chunks. When the batch is not encoded yet, rows are
+ * validated and encoded while earlier chunks are on the wire, so JS work overlaps the server's.
+ */
+export function* copyTextChunks(batch: PlannedBatch): Generator<string> {
+  const { values, rows, cols, info, input, start } = batch;
+  const ncols = cols.length;
+  const eager = values.length === ncols;
   let buf = '';
   for (let i = 0; i < rows; i++) {
+    const row = input[i] as Row;
     for (let j = 0; j < ncols; j++) {
-      const v = (values[j] as EncodedColumn)[i];
+      const col = cols[j] as ColumnInfo;
+      const v = eager ? (values[j] as EncodedColumn)[i] : encodeCell(info, col, row[col.key], start + i);
       if (j > 0) buf += '\t';
       buf += v === null || v === undefined ? '\\N' : copyEscape(v);
     }

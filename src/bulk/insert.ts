@@ -4,7 +4,14 @@ import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
 import { type ColumnInfo, fromDriver, type TableInfo, tableInfo } from './columns.js';
 import { type AnyPgDatabase, canCopy, copyIn, escapeName, run } from './driver.js';
-import { copyTextChunks, type EncodedBatch, encodeInsertBatch, textArrayLiteral } from './encode.js';
+import {
+  copyTextChunks,
+  type EncodedBatch,
+  encodePlanned,
+  type PlannedBatch,
+  planInsertBatch,
+  textArrayLiteral,
+} from './encode.js';
 import {
   type BulkCommonOptions,
   type BulkMethod,
@@ -167,11 +174,12 @@ let tempCounter = 0;
 async function insertBatch<T extends PgTable>(
   tx: AnyPgDatabase,
   info: TableInfo,
-  batch: EncodedBatch,
+  planned: PlannedBatch,
   o: ResolvedBulkOptions,
   opts: BulkInsertOptions<T>,
   retCols: ColumnInfo[] | undefined,
 ): Promise<BatchResult<Row>> {
+  const batch = planned;
   const method = planInsertMethod({
     rows: batch.rows,
     mixedDefaults: batch.mixedDefaults,
@@ -206,6 +214,7 @@ async function insertBatch<T extends PgTable>(
     await run(tx, sql`drop table ${sql.identifier(tmp)}`);
     return { count: r.count, method };
   }
+  encodePlanned(batch);
   if (method === 'unnest') {
     const r = await run(
       tx,
@@ -266,13 +275,16 @@ export async function bulkInsert<T extends PgTable>(
     keysToColumns(info, opts.onConflict.target, 'onConflict.target');
     if (Array.isArray(opts.onConflict.set)) keysToColumns(info, opts.onConflict.set, 'onConflict.set');
   }
-  const r = await runBatches<Row, EncodedBatch, Row>(
+  const r = await runBatches<Row, PlannedBatch, Row>(
     db,
     info.name,
     'insert',
     rows as RowSource<Row>,
     o,
-    (batch, start) => encodeInsertBatch(info, batch, start),
+    // atomic: COPY batches are validated while streaming (a failure rolls everything back); otherwise
+    // every batch is fully validated before anything is written.
+    (batch, start) =>
+      o.atomic ? planInsertBatch(info, batch, start) : encodePlanned(planInsertBatch(info, batch, start)),
     (tx, batch) => insertBatch(tx, info, batch, o, opts, retCols),
   );
   return {

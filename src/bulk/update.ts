@@ -74,14 +74,21 @@ function encodeColumns(
   });
 }
 
-function unnestFrom(cols: ColumnInfo[], values: EncodedColumn[], prefix: string): { from: SQL; refs: SQL[] } {
+function unnestFrom(
+  cols: ColumnInfo[],
+  values: EncodedColumn[],
+  prefix: string,
+  ordinality = false,
+): { from: SQL; refs: SQL[] } {
   const arrays = sql.join(
     values.map((v) => sql`${textArrayLiteral(v)}::text[]`),
     sql`, `,
   );
   const names = cols.map((_, j) => `${prefix}${j}`);
   return {
-    from: sql`unnest(${arrays}) with ordinality as v(${sql.raw(names.join(', '))}, ord)`,
+    from: ordinality
+      ? sql`unnest(${arrays}) with ordinality as v(${sql.raw(names.join(', '))}, ord)`
+      : sql`unnest(${arrays}) as v(${sql.raw(names.join(', '))})`,
     refs: cols.map((c, j) => sql.raw(`v.${names[j]}::${c.cast}`)),
   };
 }
@@ -142,7 +149,7 @@ export async function bulkUpdate<T extends PgTable>(
     },
     async (tx, b) => {
       const cols = [...keyCols, ...(setCols as ColumnInfo[])];
-      const { from, refs } = unnestFrom(cols, [...b.keyValues, ...b.setValues], 'c');
+      const { from, refs } = unnestFrom(cols, [...b.keyValues, ...b.setValues], 'c', wantUnmatched);
       const assignments = sql.join(
         (setCols as ColumnInfo[]).map(
           (c, j) => sql`${sql.identifier(c.name)} = ${refs[keyCols.length + j] as SQL}`,

@@ -92,7 +92,8 @@ const normalize = (r: FuzzRow) => ({
   id: r.id,
   t: r.t ?? null,
   f: r.f ?? null,
-  n: r.n ?? null,
+  // integers have no negative zero: -0 is the integer 0
+  n: r.n === undefined || r.n === null ? null : r.n === 0 ? 0 : r.n,
   // jsonb stores what JSON.stringify produced (-0 -> 0, undefined props dropped)
   j: r.j === undefined || r.j === null ? null : JSON.parse(JSON.stringify(r.j)),
   ts: r.ts ?? null,
