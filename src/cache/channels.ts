@@ -1,6 +1,13 @@
 import { channel } from 'node:diagnostics_channel';
 
-/** diagnostics_channel names dbkit/cache publishes on (subscribe with `diagnostics_channel.subscribe`). */
+/**
+ * diagnostics_channel names dbkit/cache publishes on (subscribe with `diagnostics_channel.subscribe`).
+ *
+ * @example
+ * ```ts
+ * diagnostics_channel.subscribe(CACHE_CHANNELS.error, (m) => log.warn(m))
+ * ```
+ */
 export const CACHE_CHANNELS = {
   /** `{ namespace, key, codec, bytes }` on every hit. */
   hit: 'dbkit:cache:hit',
@@ -20,7 +27,14 @@ export const CACHE_CHANNELS = {
   circuit: 'dbkit:cache:circuit',
 } as const;
 
-/** The channel name of {@link CACHE_CHANNELS}.hit, exported alone for convenience. */
+/**
+ * The channel name of {@link CACHE_CHANNELS}.hit, exported alone for convenience.
+ *
+ * @example
+ * ```ts
+ * diagnostics_channel.subscribe(CACHE_HIT_CHANNEL, () => hits++)
+ * ```
+ */
 export const CACHE_HIT_CHANNEL = CACHE_CHANNELS.hit;
 
 const channels = Object.fromEntries(

@@ -5,7 +5,14 @@ import { CacheCodecUnavailableError, CacheCorruptEntryError } from './errors.js'
 /** Compression codecs an entry can be stored with. */
 export type CacheCodecName = 'none' | 'lz4' | 'gzip' | 'brotli' | 'zstd';
 
-/** Codec ids as written in the entry header (stable: never renumber). */
+/**
+ * Codec ids as written in the entry header (stable: never renumber).
+ *
+ * @example
+ * ```ts
+ * frame[2] === CACHE_CODEC_IDS.lz4
+ * ```
+ */
 export const CACHE_CODEC_IDS = { none: 0, lz4: 1, gzip: 2, brotli: 3, zstd: 4 } as const satisfies Record<
   CacheCodecName,
   number

@@ -1,6 +1,13 @@
 import { DbkitError, type DbkitErrorOptions } from '../errors.js';
 
-/** Error codes raised by dbkit/cache. */
+/**
+ * Error codes raised by dbkit/cache.
+ *
+ * @example
+ * ```ts
+ * if (isDbkitError(e, CacheErrorCodes.STORE)) metrics.cacheDown.inc()
+ * ```
+ */
 export const CacheErrorCodes = {
   STORE: 'E_CACHE_STORE',
   CODEC_UNAVAILABLE: 'E_CACHE_CODEC_UNAVAILABLE',

@@ -11,8 +11,23 @@ import { CacheCorruptEntryError } from './errors.js';
  *   [tag section] u16 count, then per tag: u16 byte length, utf-8 name, f64 version
  *   payload (serialized value, compressed with the codec)
  */
+/**
+ * First byte of every entry.
+ *
+ * @example
+ * ```ts
+ * frame[0] === CACHE_FRAME_MAGIC
+ * ```
+ */
 export const CACHE_FRAME_MAGIC = 0xdb;
-/** The only entry format version this build reads and writes. */
+/**
+ * The only entry format version this build reads and writes.
+ *
+ * @example
+ * ```ts
+ * frame[1] === CACHE_FRAME_VERSION
+ * ```
+ */
 export const CACHE_FRAME_VERSION = 1;
 const FLAG_TAGS = 1;
 const HEADER = 8;
@@ -34,7 +49,14 @@ export interface DecodedFrame {
   storedBytes: number;
 }
 
-/** Encodes a serialized value; returns the frame and the codec actually used. */
+/**
+ * Encodes a serialized value; returns the frame and the codec actually used.
+ *
+ * @example
+ * ```ts
+ * const { frame } = encodeCacheFrame(bytes, { codec: 'lz4', thresholdBytes: 1024, minSavings: 0.2 })
+ * ```
+ */
 export function encodeCacheFrame(
   raw: Buffer,
   compression: FrameCompression,
@@ -71,7 +93,14 @@ export function encodeCacheFrame(
   return { frame, codec };
 }
 
-/** Decodes a frame; throws `CacheCorruptEntryError` for anything this build cannot trust. */
+/**
+ * Decodes a frame; throws `CacheCorruptEntryError` for anything this build cannot trust.
+ *
+ * @example
+ * ```ts
+ * const { raw, codec, tags } = decodeCacheFrame(await redis.getBuffer(key), 64 << 20)
+ * ```
+ */
 export function decodeCacheFrame(frame: Buffer, maxDecompressedBytes: number): DecodedFrame {
   if (frame.length < HEADER || frame[0] !== CACHE_FRAME_MAGIC)
     throw new CacheCorruptEntryError('bad magic or short frame');

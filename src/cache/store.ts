@@ -38,7 +38,14 @@ export interface CacheStore {
   close(): Promise<void>;
 }
 
-/** Converts a Redis glob (`*`, `?`, `[...]`, `\` escapes) to a RegExp, for stores without SCAN. */
+/**
+ * Converts a Redis glob (`*`, `?`, `[...]`, `\` escapes) to a RegExp, for stores without SCAN.
+ *
+ * @example
+ * ```ts
+ * globToRegExp('user:*').test('user:42') // true
+ * ```
+ */
 export function globToRegExp(glob: string): RegExp {
   let re = '^';
   for (let i = 0; i < glob.length; i++) {
