@@ -19,6 +19,7 @@ import {
   type ResolvedClientManagerConfig,
   resolveClientManagerConfig,
 } from './config.js';
+import { newBigQuery, newFirestore, newPubSub, newStorage } from './gcp-clients.js';
 import { type ClientHealthOptions, type ClientHealthReport, runHealthChecks } from './health.js';
 import { installSignalHandlers, type ShutdownHookOptions } from './shutdown-hooks.js';
 
@@ -216,16 +217,7 @@ export class ClientManager {
   bigquery(): BigQuery {
     this.#open('bigquery');
     if (this.#bigquery) return this.#bigquery;
-    const { BigQuery: BQ } = importLib<typeof import('@google-cloud/bigquery')>(
-      '@google-cloud/bigquery',
-      'ClientManager.bigquery()',
-    );
-    const { projectId, bigqueryApiEndpoint } = this.config;
-    this.#bigquery = new BQ({
-      ...(projectId ? { projectId } : {}),
-      ...(bigqueryApiEndpoint ? { apiEndpoint: bigqueryApiEndpoint } : {}),
-      ...this.config.bigquery,
-    });
+    this.#bigquery = newBigQuery(this.config);
     this.#count('bigquery');
     return this.#bigquery;
   }
@@ -241,16 +233,7 @@ export class ClientManager {
   pubsub(): PubSub {
     this.#open('pubsub');
     if (this.#pubsub) return this.#pubsub;
-    const { PubSub: PS } = importLib<typeof import('@google-cloud/pubsub')>(
-      '@google-cloud/pubsub',
-      'ClientManager.pubsub()',
-    );
-    const { projectId, pubsubEmulatorHost } = this.config;
-    this.#pubsub = new PS({
-      ...(projectId ? { projectId } : {}),
-      ...(pubsubEmulatorHost ? { apiEndpoint: pubsubEmulatorHost, emulatorMode: true } : {}),
-      ...this.config.pubsub,
-    });
+    this.#pubsub = newPubSub(this.config);
     this.#count('pubsub');
     return this.#pubsub;
   }
@@ -288,16 +271,7 @@ export class ClientManager {
   firestore(): Firestore {
     this.#open('firestore');
     if (this.#firestore) return this.#firestore;
-    const { Firestore: FS } = importLib<typeof import('@google-cloud/firestore')>(
-      '@google-cloud/firestore',
-      'ClientManager.firestore()',
-    );
-    const { projectId, firestoreEmulatorHost } = this.config;
-    this.#firestore = new FS({
-      ...(projectId ? { projectId } : {}),
-      ...(firestoreEmulatorHost ? { host: firestoreEmulatorHost, ssl: false } : {}),
-      ...this.config.firestore,
-    });
+    this.#firestore = newFirestore(this.config);
     this.#count('firestore');
     return this.#firestore;
   }
@@ -313,12 +287,7 @@ export class ClientManager {
   storage(): Storage {
     this.#open('storage');
     if (this.#storage) return this.#storage;
-    const { Storage: ST } = importLib<typeof import('@google-cloud/storage')>(
-      '@google-cloud/storage',
-      'ClientManager.storage()',
-    );
-    const { projectId } = this.config;
-    this.#storage = new ST({ ...(projectId ? { projectId } : {}), ...this.config.storage });
+    this.#storage = newStorage(this.config);
     this.#count('storage');
     return this.#storage;
   }
