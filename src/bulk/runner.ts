@@ -113,10 +113,7 @@ export async function runBatches<T, P, R>(
         checkAbort();
       });
     } else {
-      const iter = preparedAll
-        ? chunks(source, opts.batchSize)
-        : chunks(source as RowSource<T>, opts.batchSize);
-      for await (const rows of iter) {
+      for await (const rows of chunks(source, opts.batchSize)) {
         await db.transaction((tx) => one(tx, rows));
         state.committedBatches++;
         state.committedRows += rows.length;
