@@ -21,6 +21,8 @@ export interface ColumnInfo {
   column: PgColumn;
   /** Type to cast text into, e.g. `integer`, `"public"."mood"[]`. */
   cast: string;
+  /** Array-typed column: unnest of a typed array would flatten it, so it travels as text[] plus a cast. */
+  isArray: boolean;
   notNull: boolean;
   /** SQL default, identity or serial: the column may be left out. */
   hasSqlDefault: boolean;
@@ -62,6 +64,7 @@ export function tableInfo(table: PgTable): TableInfo {
       name: column.name,
       column,
       cast: castType(column),
+      isArray: is(column, PgArray),
       notNull: column.notNull,
       hasSqlDefault:
         (column.hasDefault && c.defaultFn === undefined && c.onUpdateFn === undefined) ||

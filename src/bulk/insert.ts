@@ -144,15 +144,35 @@ export function unnestSelect(
   batch: { cols: ColumnInfo[]; values: EncodedBatch['values'] },
   ordered: boolean,
 ): SQL {
-  const arrays = sql.join(
-    batch.values.map((v) => sql`${textArrayLiteral(v)}::text[]`),
-    sql`, `,
-  );
+  const { arrays, refs } = unnestArrays(batch.cols, batch.values, 't', 'c');
   const aliases = batch.cols.map((_, j) => `c${j}`).join(', ');
-  const selects = sql.raw(batch.cols.map((c, j) => `t.c${j}::${c.cast}`).join(', '));
+  const selects = sql.raw(refs.join(', '));
   return ordered
     ? sql`select ${selects} from unnest(${arrays}) with ordinality as t(${sql.raw(aliases)}, ord) order by t.ord`
     : sql`select ${selects} from unnest(${arrays}) as t(${sql.raw(aliases)})`;
+}
+
+/**
+ * One array parameter per column. Scalar columns are sent as a typed array (`$1::integer[]`, parsed once by
+ * the server); array columns as text[] with a per-element cast, since unnest would flatten a 2-D array.
+ */
+export function unnestArrays(
+  cols: ColumnInfo[],
+  values: EncodedBatch['values'],
+  alias: string,
+  prefix: string,
+): { arrays: SQL; refs: string[] } {
+  const arrays = sql.join(
+    cols.map((c, j) => {
+      const literal = textArrayLiteral(values[j] ?? []);
+      return c.isArray ? sql`${literal}::text[]` : sql`${literal}::${sql.raw(`${c.cast}[]`)}`;
+    }),
+    sql`, `,
+  );
+  const refs = cols.map((c, j) =>
+    c.isArray ? `${alias}.${prefix}${j}::${c.cast}` : `${alias}.${prefix}${j}`,
+  );
+  return { arrays, refs };
 }
 
 function valuesRows(batch: EncodedBatch, from: number, to: number): SQL {

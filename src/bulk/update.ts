@@ -5,9 +5,9 @@ import { ConfigError } from '../errors.js';
 import { type ColumnInfo, type TableInfo, tableInfo } from './columns.js';
 import type { AnyPgDatabase } from './driver.js';
 import { run } from './driver.js';
-import { checkKeys, type EncodedColumn, encodeValue, textArrayLiteral } from './encode.js';
+import { checkKeys, type EncodedColumn, encodeValue } from './encode.js';
 import { BulkValidationError } from './errors.js';
-import type { BulkColumnKey } from './insert.js';
+import { type BulkColumnKey, unnestArrays } from './insert.js';
 import { type BulkCommonOptions, resolveBulkOptions } from './options.js';
 import { type RowSource, runBatches } from './runner.js';
 
@@ -80,16 +80,13 @@ function unnestFrom(
   prefix: string,
   ordinality = false,
 ): { from: SQL; refs: SQL[] } {
-  const arrays = sql.join(
-    values.map((v) => sql`${textArrayLiteral(v)}::text[]`),
-    sql`, `,
-  );
+  const { arrays, refs } = unnestArrays(cols, values, 'v', prefix);
   const names = cols.map((_, j) => `${prefix}${j}`);
   return {
     from: ordinality
       ? sql`unnest(${arrays}) with ordinality as v(${sql.raw(names.join(', '))}, ord)`
       : sql`unnest(${arrays}) as v(${sql.raw(names.join(', '))})`,
-    refs: cols.map((c, j) => sql.raw(`v.${names[j]}::${c.cast}`)),
+    refs: refs.map((r) => sql.raw(r)),
   };
 }
 
