@@ -12,6 +12,14 @@ export {
 } from './alerts.js';
 export { MONITORING_CHANNELS } from './channels.js';
 export {
+  type DoctorFinding,
+  type DoctorReport,
+  type DoctorSection,
+  type DoctorTargets,
+  formatDoctorReport,
+  runDoctorChecks,
+} from './doctor-report.js';
+export {
   BackendNotFoundError,
   type CancelRefusalReason,
   CancelRefusedError,
