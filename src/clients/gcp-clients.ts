@@ -1,5 +1,7 @@
 /** Construction of the optional GCP clients from a resolved config (loaded lazily with importLib). */
-import type { BigQuery } from '@google-cloud/bigquery';
+
+import { createRequire } from 'node:module';
+import type { BigQuery, BigQueryOptions } from '@google-cloud/bigquery';
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
@@ -14,11 +16,41 @@ export function newBigQuery(c: ResolvedClientManagerConfig): BigQuery {
     '@google-cloud/bigquery',
     'ClientManager.bigquery()',
   );
+  const endpoint = c.bigqueryApiEndpoint;
+  const own = (c.bigquery ?? {}) as Record<string, unknown>;
+  const bringsAuth = 'authClient' in own || 'credentials' in own || 'keyFilename' in own;
   return new BQ({
     ...project(c),
-    ...(c.bigqueryApiEndpoint ? { apiEndpoint: c.bigqueryApiEndpoint } : {}),
+    ...(endpoint ? { apiEndpoint: endpoint } : {}),
+    // Unlike Storage, the BigQuery client authenticates even against a custom endpoint: it probes the GCE
+    // metadata server (about a second, with a warning) and would send the machine's Google token to it.
+    // A plain-HTTP loopback endpoint is a local test server or proxy: talk to it without credentials.
+    ...(endpoint && !bringsAuth && isLocalHttpEndpoint(endpoint)
+      ? { authClient: passThroughAuth() as NonNullable<BigQueryOptions['authClient']> }
+      : {}),
     ...c.bigquery,
   });
+}
+
+/** True for http:// endpoints on loopback (127.0.0.0/8, ::1, localhost). */
+export function isLocalHttpEndpoint(endpoint: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  if (u.protocol !== 'http:') return false;
+  const h = u.hostname.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function passThroughAuth(): unknown {
+  // google-auth-library is the BigQuery client's own dependency: resolve it from there, not from dbkit.
+  const fromHere = createRequire(import.meta.url);
+  const fromBigQuery = createRequire(fromHere.resolve('@google-cloud/bigquery'));
+  const { PassThroughClient } = fromBigQuery('google-auth-library') as typeof import('google-auth-library');
+  return new PassThroughClient();
 }
 
 /** A Pub/Sub client; emulator mode when an emulator host is configured. */

@@ -21,6 +21,8 @@ export interface RecordedRequest {
   query: Record<string, string>;
   body: unknown;
   status: number;
+  /** The Authorization header, if the client sent one. */
+  authorization?: string;
 }
 
 /** What a registered query returns. */
@@ -285,6 +287,7 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
         query: Object.fromEntries(url.searchParams),
         body: undefined,
         status: 200,
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       };
       fake.requests.push(record);
       let status = 200;

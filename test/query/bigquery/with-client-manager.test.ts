@@ -1,5 +1,5 @@
-import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isLocalHttpEndpoint } from '../../../src/clients/gcp-clients.js';
 import { applyBucketLifecycle, createClientManager, storageLifecycle } from '../../../src/clients/index.js';
 import { ensureTable, runGuarded } from '../../../src/query/index.js';
 import { type FakeGcpRest, startFakeGcpRest } from '../../setup/fake-gcp-rest.js';
@@ -16,8 +16,7 @@ describe('with clients from the client manager', () => {
     const manager = createClientManager({
       projectId: 'dbkit-manager',
       bigqueryApiEndpoint: fake.url,
-      // The BigQuery client authenticates even against a custom endpoint: give it a no-auth client.
-      bigquery: { authClient: new PassThroughClient() },
+      // No authClient here: the manager talks to a loopback http endpoint without credentials by itself.
       storage: { apiEndpoint: fake.url },
     });
     try {
@@ -44,9 +43,29 @@ describe('with clients from the client manager', () => {
         'GET /bigquery/v2/projects/dbkit-manager/datasets/m/tables/t 404',
         'POST /bigquery/v2/projects/dbkit-manager/datasets/m/tables 404',
       ]);
+      expect(fake.requests.filter((q) => q.authorization !== undefined)).toEqual([]);
+      // Without the default no-auth client this asks Google's credential chain, which fails on a machine without
+      // credentials (and would hand a real token to the local server on one that has them).
+      const auth = (
+        manager.bigquery() as unknown as { authClient: { getRequestHeaders(): Promise<unknown> } }
+      ).authClient;
+      const headers = await auth.getRequestHeaders();
+      expect(headers instanceof Headers ? [...headers.keys()] : Object.keys(headers as object)).toEqual([]);
       expect(manager.stats().created).toMatchObject({ bigquery: 1, storage: 1 });
     } finally {
       await manager.closeAll({ timeoutMs: 5000 });
     }
+  });
+});
+
+describe('isLocalHttpEndpoint', () => {
+  it('is true only for plain http on loopback', () => {
+    expect(isLocalHttpEndpoint('http://127.0.0.1:9050')).toBe(true);
+    expect(isLocalHttpEndpoint('http://localhost:9050')).toBe(true);
+    expect(isLocalHttpEndpoint('http://[::1]:9050')).toBe(true);
+    expect(isLocalHttpEndpoint('https://127.0.0.1:9050')).toBe(false);
+    expect(isLocalHttpEndpoint('https://bigquery.googleapis.com')).toBe(false);
+    expect(isLocalHttpEndpoint('http://bigquery.internal.example:80')).toBe(false);
+    expect(isLocalHttpEndpoint('not a url')).toBe(false);
   });
 });
