@@ -1,25 +1,14 @@
 /**
- * Shapes of the stats other dbkit modules expose, read by duck typing (no imports from src/cache or
- * src/clients, so there are no cycles and either module may be absent).
+ * Shapes of the stats other dbkit modules expose, read by duck typing at run time (no runtime imports from
+ * src/cache or src/clients, so there are no cycles and either module may be absent).
  */
+import type { QueryCacheStats } from '../cache/query-cache.js';
 
-/** `QueryCache.stats()` (dbkit/cache). */
-export interface QueryCacheStatsLike {
-  hits: number;
-  misses: number;
-  /** 0..1 */
-  hitRate: number;
-  errors: number;
-  loaderCalls: number;
-  sets: number;
-  deletes: number;
-  corruptEntries: number;
-  bytesRaw: number;
-  bytesStored: number;
-  compressionRatio: number;
-  codecs: Record<string, number>;
-  circuit: 'closed' | 'open' | 'half-open';
-}
+/**
+ * `QueryCache.stats()` (dbkit/cache). A type-only import: erased at build time, so monitoring never loads the
+ * cache module, but the compiler keeps this contract in step with what the cache really returns.
+ */
+export type QueryCacheStatsLike = QueryCacheStats;
 
 /** Anything with a QueryCache-shaped `stats()`. */
 export interface QueryCacheLike {
