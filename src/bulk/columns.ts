@@ -5,6 +5,7 @@
  */
 import { getTableColumns, is } from 'drizzle-orm';
 import { getTableConfig, PgArray, type PgColumn, type PgTable } from 'drizzle-orm/pg-core';
+import { ConfigError } from '../errors.js';
 
 /** Thrown by encoders; the caller adds table, row and column. */
 export class InvalidValue {
@@ -45,6 +46,17 @@ export interface TableInfo {
 const cache = new WeakMap<PgTable, TableInfo>();
 
 /** Reads (once per table object) the drizzle metadata bulk operations need. */
+/** Resolves column keys (drizzle property names) to columns; a ConfigError names the option and the bad key. */
+export function keysToColumns(info: TableInfo, keys: string | readonly string[], what: string): ColumnInfo[] {
+  const list = typeof keys === 'string' ? [keys] : keys;
+  if (list.length === 0) throw new ConfigError(`${what} needs at least one column`);
+  return list.map((k) => {
+    const c = info.byKey.get(k);
+    if (!c) throw new ConfigError(`${what}: "${k}" is not a column of ${info.name}`);
+    return c;
+  });
+}
+
 export function tableInfo(table: PgTable): TableInfo {
   const hit = cache.get(table);
   if (hit) return hit;

@@ -2,7 +2,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
-import { type ColumnInfo, fromDriver, type TableInfo, tableInfo } from './columns.js';
+import { type ColumnInfo, fromDriver, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import { type AnyPgDatabase, canCopy, copyIn, escapeName, run } from './driver.js';
 import {
   copyTextChunks,
@@ -96,16 +96,6 @@ export function planInsertMethod(p: {
 
 const ident = (c: ColumnInfo) => sql.identifier(c.name);
 const identList = (cols: ColumnInfo[]) => sql.join(cols.map(ident), sql`, `);
-
-function keysToColumns(info: TableInfo, keys: string | readonly string[], what: string): ColumnInfo[] {
-  const list = typeof keys === 'string' ? [keys] : keys;
-  if (list.length === 0) throw new ConfigError(`${what} needs at least one column`);
-  return list.map((k) => {
-    const c = info.byKey.get(k);
-    if (!c) throw new ConfigError(`${what}: "${k}" is not a column of ${info.name}`);
-    return c;
-  });
-}
 
 function conflictSql<T extends PgTable>(
   info: TableInfo,

@@ -2,7 +2,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
-import { type ColumnInfo, type TableInfo, tableInfo } from './columns.js';
+import { type ColumnInfo, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import type { AnyPgDatabase } from './driver.js';
 import { run } from './driver.js';
 import { checkKeys, type EncodedColumn, encodeValue } from './encode.js';
@@ -37,16 +37,6 @@ interface KeyedBatch {
   rows: Row[];
   keyValues: EncodedColumn[];
   setValues: EncodedColumn[];
-}
-
-function columnsOf(info: TableInfo, keys: string | readonly string[], what: string): ColumnInfo[] {
-  const list = typeof keys === 'string' ? [keys] : keys;
-  if (list.length === 0) throw new ConfigError(`${what} needs at least one column`);
-  return list.map((k) => {
-    const c = info.byKey.get(k);
-    if (!c) throw new ConfigError(`${what}: "${k}" is not a column of ${info.name}`);
-    return c;
-  });
 }
 
 /** Encodes the listed columns of each row; every value must be present (keys also non-null). */
@@ -113,8 +103,10 @@ export async function bulkUpdate<T extends PgTable>(
 ): Promise<BulkUpdateResult<T>> {
   const o = resolveBulkOptions(opts);
   const info = tableInfo(table);
-  const keyCols = columnsOf(info, opts.key, 'key');
-  let setCols: ColumnInfo[] | undefined = opts.columns ? columnsOf(info, opts.columns, 'columns') : undefined;
+  const keyCols = keysToColumns(info, opts.key, 'key');
+  let setCols: ColumnInfo[] | undefined = opts.columns
+    ? keysToColumns(info, opts.columns, 'columns')
+    : undefined;
   if (setCols?.some((c) => keyCols.includes(c))) throw new ConfigError('columns must not include the key');
   const seen = new Set<string>();
   const wantUnmatched = opts.returnUnmatched ?? false;
@@ -203,7 +195,7 @@ export async function bulkDelete<T extends PgTable>(
 ): Promise<BulkDeleteResult> {
   const o = resolveBulkOptions(opts);
   const info = tableInfo(table);
-  const keyCols = columnsOf(info, opts.key, 'key');
+  const keyCols = keysToColumns(info, opts.key, 'key');
   const single = keyCols.length === 1 ? (keyCols[0] as ColumnInfo) : undefined;
   const r = await runBatches<unknown, EncodedColumn[], never>(
     db,
