@@ -5,11 +5,11 @@ import { type BigQueryRebuildPlan, buildRebuildPlan } from './rebuild-plan.js';
 import {
   type BigQueryTableDefinition,
   type BigQueryTableSpec,
-  canonicalType,
   defineTable,
   expirationMs,
   toRestFields,
   toTableResource,
+  typeKey,
 } from './table-spec.js';
 
 /** Options of {@link ensureTable}. */
@@ -64,8 +64,8 @@ function diffFields(live: TableField[], spec: TableField[], prefix: string): Sch
       out.fields.push(l);
       continue;
     }
-    const lt = canonicalType(l.type ?? '');
-    const st = canonicalType(s.type ?? '');
+    const lt = typeKey(l);
+    const st = typeKey(s);
     const lm = l.mode ?? 'NULLABLE';
     const sm = s.mode ?? 'NULLABLE';
     const merged: TableField = { ...l };
@@ -111,7 +111,17 @@ export function diffTable(
   const fields: string[] = [];
   const lp = live.timePartitioning;
   const p = def.partitioning;
-  if (live.rangePartitioning) reasons.push('the live table is range-partitioned');
+  const lr = live.rangePartitioning;
+  const r = def.rangePartitioning;
+  const rangeText = (x: { field?: unknown; start?: unknown; end?: unknown; interval?: unknown }) =>
+    `range partitioning on ${String(x.field)} [${String(x.start)}, ${String(x.end)}) by ${String(x.interval)}`;
+  const liveRange = lr
+    ? { field: lr.field, start: lr.range?.start, end: lr.range?.end, interval: lr.range?.interval }
+    : undefined;
+  if (lr && !r) reasons.push(`${rangeText(liveRange!)} would be removed`);
+  if (r && !lr) reasons.push(`${rangeText(r)} would be added`);
+  if (r && liveRange && rangeText(r) !== rangeText(liveRange))
+    reasons.push(`${rangeText(liveRange)} changes to ${rangeText(r)}`);
   if (!p && lp) reasons.push(`partitioning ${lp.type} on ${lp.field ?? '_PARTITIONTIME'} would be removed`);
   if (p && !lp) reasons.push(`partitioning ${p.type} on ${p.field} would be added`);
   if (p && lp && (lp.type !== p.type || (lp.field ?? '_PARTITIONTIME') !== p.field))
@@ -139,7 +149,7 @@ export function diffTable(
     }
   }
   const liveRpf = live.requirePartitionFilter ?? lp?.requirePartitionFilter ?? false;
-  if (p && liveRpf !== def.requirePartitionFilter) {
+  if ((p || r) && liveRpf !== def.requirePartitionFilter) {
     patch.requirePartitionFilter = def.requirePartitionFilter;
     fields.push('requirePartitionFilter');
   }

@@ -44,8 +44,11 @@ export {
   type BigQueryFieldSpec,
   type BigQueryFieldType,
   type BigQueryPartitioningSpec,
+  type BigQueryRangeElementType,
+  type BigQueryRangePartitioningSpec,
   type BigQueryTableDefinition,
   type BigQueryTableSpec,
+  type BigQueryTimePartitionType,
   defineTable,
   toTableResource,
 } from './table-spec.js';

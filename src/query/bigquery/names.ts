@@ -4,6 +4,8 @@
  * name fails before any request.
  */
 
+import { COLUMN_NAME_MAX_CHARS, MAX_LABELS } from './limits.js';
+
 /** One validation problem. */
 export interface BigQueryIssue {
   path: string;
@@ -12,8 +14,11 @@ export interface BigQueryIssue {
 
 const DATASET = /^[A-Za-z0-9_]{1,1024}$/;
 // Table names: Unicode letters, marks, numbers, connectors (incl. _), dashes and spaces; at most 1024 UTF-8 bytes.
-const TABLE = /^[\p{L}\p{M}\p{N}\p{Pc}\p{Pd} ]+$/u;
-const COLUMN = /^[A-Za-z_][A-Za-z0-9_]{0,299}$/;
+const TABLE = /^[\p{L}\p{M}\p{N}\p{Pc}\p{Pd}\p{Zs}]+$/u;
+// TableFieldSchema.name: "must contain only letters (a-z, A-Z), numbers (0-9), or underscores (_), and must start
+// with a letter or underscore. The maximum length is 300 characters." BigQuery's opt-in "flexible column names"
+// (spaces, dashes, a leading digit) are not accepted: the REST reference still documents this rule.
+const COLUMN = new RegExp(`^[A-Za-z_][A-Za-z0-9_]{0,${COLUMN_NAME_MAX_CHARS - 1}}$`);
 // Reserved column-name prefixes (case-insensitive).
 const RESERVED_COLUMN_PREFIXES = [
   '_table_',
@@ -30,12 +35,12 @@ const PROJECT = /^[a-z][a-z0-9.:-]{4,61}[a-z0-9]$|^[a-z][a-z0-9-]{0,62}$/;
 const REGION = /^[a-z]+(?:-[a-z0-9]+)*$/;
 
 export function checkDatasetName(name: string, path: string, issues: BigQueryIssue[]): void {
-  if (!DATASET.test(name))
+  if (typeof name !== 'string' || !DATASET.test(name))
     issues.push({ path, message: `"${name}" must be 1-1024 letters, digits or underscores` });
 }
 
 export function checkTableName(name: string, path: string, issues: BigQueryIssue[]): void {
-  if (!TABLE.test(name) || Buffer.byteLength(name) > 1024)
+  if (typeof name !== 'string' || !TABLE.test(name) || Buffer.byteLength(name) > 1024)
     issues.push({
       path,
       message: `"${name}" must be 1-1024 bytes of letters, marks, numbers, underscores, dashes or spaces`,
@@ -43,10 +48,10 @@ export function checkTableName(name: string, path: string, issues: BigQueryIssue
 }
 
 export function checkColumnName(name: string, path: string, issues: BigQueryIssue[]): void {
-  if (!COLUMN.test(name)) {
+  if (typeof name !== 'string' || !COLUMN.test(name)) {
     issues.push({
       path,
-      message: `"${name}" must start with a letter or underscore and hold only letters, digits, underscores (max 300)`,
+      message: `"${name}" must start with a letter or underscore and hold only letters, digits, underscores (max ${COLUMN_NAME_MAX_CHARS})`,
     });
     return;
   }
@@ -62,7 +67,8 @@ export function checkLabels(
 ) {
   if (!labels) return;
   const entries = Object.entries(labels);
-  if (entries.length > 64) issues.push({ path, message: `at most 64 labels, got ${entries.length}` });
+  if (entries.length > MAX_LABELS)
+    issues.push({ path, message: `at most ${MAX_LABELS} labels, got ${entries.length}` });
   for (const [k, v] of entries) {
     if (!LABEL_KEY.test(k))
       issues.push({

@@ -6,6 +6,7 @@ import {
   canonicalType,
   sqlTypeOf,
   toRestFields,
+  typeKey,
 } from './table-spec.js';
 
 /** How a table that cannot be patched into shape is rebuilt: create-as-select into a new table, then swap. */
@@ -23,6 +24,9 @@ export interface BigQueryRebuildPlan {
 }
 
 function partitionExpr(def: BigQueryTableDefinition, liveFields: TableField[]): string | undefined {
+  const rp = def.rangePartitioning;
+  if (rp)
+    return `RANGE_BUCKET(${quoteIdent(rp.field)}, GENERATE_ARRAY(${rp.start}, ${rp.end}, ${rp.interval}))`;
   const p = def.partitioning;
   if (!p) return undefined;
   const col = def.schema.find((f) => f.name === p.field);
@@ -43,13 +47,13 @@ function columnType(f: TableField): string {
   const base =
     t === 'RECORD'
       ? `STRUCT<${(f.fields ?? []).map((s) => `${quoteIdent(s.name ?? '')} ${columnType(s)}`).join(', ')}>`
-      : sqlTypeOf({ type: t });
+      : sqlTypeOf({ type: t, ...(f.rangeElementType ? { rangeElementType: f.rangeElementType } : {}) });
   if (f.mode === 'REPEATED') return `ARRAY<${base}>`;
   return f.mode === 'REQUIRED' ? `${base} NOT NULL` : base;
 }
 
 function sameShape(a: TableField, b: TableField): boolean {
-  if (canonicalType(a.type ?? '') !== canonicalType(b.type ?? '')) return false;
+  if (typeKey(a) !== typeKey(b)) return false;
   if (((a.mode ?? 'NULLABLE') === 'REPEATED') !== ((b.mode ?? 'NULLABLE') === 'REPEATED')) return false;
   const af = a.fields ?? [];
   const bf = b.fields ?? [];
@@ -67,7 +71,8 @@ function optionsClause(def: BigQueryTableDefinition): string {
   const opts: string[] = [];
   const exp = def.partitioning?.expirationDays;
   if (def.partitioning && exp !== null && exp !== undefined) opts.push(`partition_expiration_days = ${exp}`);
-  if (def.partitioning) opts.push(`require_partition_filter = ${def.requirePartitionFilter}`);
+  if (def.partitioning || def.rangePartitioning)
+    opts.push(`require_partition_filter = ${def.requirePartitionFilter}`);
   const labels = Object.entries(def.labels);
   if (labels.length > 0)
     opts.push(

@@ -81,7 +81,7 @@ describe('defineTable', () => {
 
   it('refuses a partition field missing from the schema or of the wrong type', () => {
     expect(issuesOf({ ...base, partitioning: { type: 'DAY', field: 'nope' } })).toEqual([
-      'partitioning.field: "nope" is not a column of the schema',
+      'partitioning.field: "nope" is not a top-level column of the schema',
     ]);
     expect(issuesOf({ ...base, partitioning: { type: 'DAY', field: 'client_id' } })).toEqual([
       'partitioning.field: "client_id" is STRING; needs DATE, TIMESTAMP or DATETIME',
@@ -113,7 +113,7 @@ describe('defineTable', () => {
       labels: { Team: 'x', env: 'Prod!' },
     });
     expect(issues).toEqual([
-      'schema[9].name: duplicate column "COST"',
+      'schema[9].name: duplicate column "COST" (names are case-insensitive)',
       'clustering[0]: "cost" (FLOAT64) cannot be clustered on',
       'clustering[1]: "tags" (REPEATED STRING) cannot be clustered on',
       'labels.Team: label keys are 1-63 lowercase letters, digits, _ or -, starting with a letter',

@@ -241,6 +241,89 @@ describe('ensureTable', () => {
   });
 });
 
+describe('ensureTable with RANGE columns, YEAR and integer-range partitioning', () => {
+  const yearly = {
+    dataset: 'analytics',
+    table: 'contracts',
+    schema: [
+      { name: 'signed', type: 'DATE', mode: 'REQUIRED' },
+      { name: 'customer_id', type: 'INT64' },
+      { name: 'validity', type: 'RANGE', rangeElementType: 'DATE' },
+    ],
+    partitioning: { type: 'YEAR', field: 'signed', expirationDays: null },
+    clustering: ['validity', 'customer_id'],
+  } satisfies BigQueryTableSpec;
+  const ranged = {
+    dataset: 'analytics',
+    table: 'customers',
+    schema: [
+      { name: 'customer_id', type: 'INT64', mode: 'REQUIRED' },
+      { name: 'name', type: 'STRING' },
+    ],
+    rangePartitioning: { field: 'customer_id', start: 0, end: 100_000, interval: 100 },
+  } satisfies BigQueryTableSpec;
+
+  it('creates them with bodies the v2 schema accepts, then finds them unchanged', async () => {
+    expect((await ensureTable(bq, yearly)).action).toBe('created');
+    expect((await ensureTable(bq, ranged)).action).toBe('created');
+    expect(fake.sent('POST', '/tables').map((q) => q.status)).toEqual([404, 200, 200]);
+    expect(fake.tables.get('analytics.contracts')).toMatchObject({
+      timePartitioning: { type: 'YEAR', field: 'signed' },
+      schema: {
+        fields: expect.arrayContaining([expect.objectContaining({ rangeElementType: { type: 'DATE' } })]),
+      },
+    });
+    expect(fake.tables.get('analytics.customers')?.rangePartitioning).toEqual({
+      field: 'customer_id',
+      range: { start: '0', end: '100000', interval: '100' },
+    });
+    expect((await ensureTable(bq, yearly)).action).toBe('unchanged');
+    expect((await ensureTable(bq, ranged)).action).toBe('unchanged');
+  });
+
+  it('patches requirePartitionFilter on a range-partitioned table', async () => {
+    await ensureTable(bq, ranged);
+    const r = await ensureTable(bq, { ...ranged, requirePartitionFilter: true });
+    expect(r).toMatchObject({ action: 'patched', fields: ['requirePartitionFilter'] });
+    expect(fake.tables.get('analytics.customers')?.requirePartitionFilter).toBe(true);
+  });
+
+  it('plans a rebuild for a changed range or RANGE element type, with RANGE_BUCKET and RANGE<T> in the SQL', async () => {
+    await ensureTable(bq, ranged);
+    await ensureTable(bq, yearly);
+    fake.requests.length = 0;
+    const wider = await ensureTable(
+      bq,
+      { ...ranged, rangePartitioning: { ...ranged.rangePartitioning, end: 200_000 } },
+      { rebuildSuffix: 's' },
+    );
+    if (wider.action !== 'rebuild-needed') throw new Error(`expected a rebuild, got ${wider.action}`);
+    expect(wider.plan.reasons).toEqual([
+      'range partitioning on customer_id [0, 100000) by 100 changes to range partitioning on customer_id [0, 200000) by 100',
+    ]);
+    expect(wider.plan.statements[0]).toContain(
+      'PARTITION BY RANGE_BUCKET(`customer_id`, GENERATE_ARRAY(0, 200000, 100))',
+    );
+    const retyped = await ensureTable(
+      bq,
+      {
+        ...yearly,
+        schema: [
+          ...yearly.schema.slice(0, 2),
+          { name: 'validity', type: 'RANGE', rangeElementType: 'TIMESTAMP' },
+        ],
+      },
+      { rebuildSuffix: 's' },
+    );
+    if (retyped.action !== 'rebuild-needed') throw new Error(`expected a rebuild, got ${retyped.action}`);
+    expect(retyped.plan.reasons).toEqual(['column validity changes type RANGE<DATE> -> RANGE<TIMESTAMP>']);
+    expect(retyped.plan.statements[0]).toContain('`validity` RANGE<TIMESTAMP>');
+    expect(retyped.plan.statements[0]).toContain('PARTITION BY DATE_TRUNC(`signed`, YEAR)');
+    expect(retyped.plan.statements[0]).toContain('CAST(`validity` AS RANGE<TIMESTAMP>) AS `validity`');
+    expect(fake.requests.map((q) => q.method)).toEqual(['GET', 'GET']);
+  });
+});
+
 describe('the fake REST server', () => {
   it('rejects an unknown field and a wrong type with 400 like the real API', async () => {
     fake.datasets.set('analytics', { datasetReference: { datasetId: 'analytics' } });
