@@ -97,6 +97,7 @@ export interface FakeGcpRest {
   buckets: Map<string, Json>;
   /** Query jobs that ran, oldest first. */
   jobLog: FakeJobRecord[];
+  /** Registers the result of queries containing `match` (or matching it); the latest registration wins. */
   onQuery(match: string | RegExp, result: Handler): void;
   /** Requests whose path contains `fragment` (and method, when given), bodies only. */
   sent(method: string, fragment: string): RecordedRequest[];
@@ -156,7 +157,10 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
   let fake: FakeGcpRest;
 
   const resolveQuery = (sql: string, request: FakeQueryRequest): FakeQueryResult => {
-    const h = handlers.find((x) => (typeof x.match === 'string' ? sql.includes(x.match) : x.match.test(sql)));
+    // The latest registration wins, so a test can override what an earlier one registered.
+    const h = handlers.findLast((x) =>
+      typeof x.match === 'string' ? sql.includes(x.match) : x.match.test(sql),
+    );
     if (!h) throw new HttpError(400, 'invalidQuery', `fake-gcp-rest: no result registered for query: ${sql}`);
     return typeof h.result === 'function' ? h.result(sql, request) : h.result;
   };

@@ -1,8 +1,14 @@
 /** BigQuery table optimizer and cost guard (part of dbkit/query). */
 export {
+  BILLING_ROUNDING_BYTES,
+  estimateBytesBilled,
+  MIN_BYTES_BILLED_PER_TABLE,
+} from './billing.js';
+export {
   BIGQUERY_BUDGET_REFUSED_CHANNEL,
   BIGQUERY_ENSURE_TABLE_CHANNEL,
   BIGQUERY_ESTIMATE_CHANNEL,
+  BIGQUERY_QUERY_BILLED_CHANNEL,
 } from './channels.js';
 export {
   BIGQUERY_ON_DEMAND_PRICE_PER_TIB_USD,

@@ -1,6 +1,7 @@
 import type { BigQuery, Table, TableMetadata } from '@google-cloud/bigquery';
 import { ConfigError } from '../../errors.js';
-import { BIGQUERY_ON_DEMAND_PRICE_PER_TIB_USD, BYTES_PER_TIB } from './cost-guard.js';
+import { costOf } from './billing.js';
+import { BIGQUERY_ON_DEMAND_PRICE_PER_TIB_USD } from './cost-guard.js';
 import { BigQueryRequestError, BigQueryValidationError } from './errors.js';
 import { type BigQueryIssue, checkDatasetName, checkLabels, checkRegion } from './names.js';
 
@@ -100,7 +101,7 @@ export interface JobCostsOptions {
   groupBy?: 'label' | 'user' | 'day';
   /** Label key whose values are the groups, when grouping by label. @default 'team' */
   labelKey?: string;
-  /** USD per TiB billed. @default 6.25 */
+  /** USD per TiB billed, for `costUsd`. @default 6.25 */
   pricePerTiB?: number;
 }
 
@@ -109,6 +110,9 @@ export interface BigQueryJobCost {
   /** Label value, user email or day (YYYY-MM-DD); null for jobs without the label. */
   group: string | null;
   jobs: number;
+  /** Jobs answered from the query cache (billed nothing). */
+  cacheHits: number;
+  /** total_bytes_billed summed: what on-demand billing charged (rounded up per table, 10 MiB minimums applied). */
   bytesBilled: number;
   bytesProcessed: number;
   slotMs: number;
@@ -148,7 +152,8 @@ export function jobCostsSql(opts: JobCostsOptions): string {
   }[r.groupBy];
   // Parent SCRIPT jobs repeat their children's bytes: leave them out so nothing is counted twice.
   return [
-    `SELECT ${group} AS grp, COUNT(*) AS jobs, SUM(IFNULL(total_bytes_billed, 0)) AS bytes_billed,`,
+    `SELECT ${group} AS grp, COUNT(*) AS jobs, COUNTIF(IFNULL(cache_hit, FALSE)) AS cache_hits,`,
+    '  SUM(IFNULL(total_bytes_billed, 0)) AS bytes_billed,',
     '  SUM(IFNULL(total_bytes_processed, 0)) AS bytes_processed, SUM(IFNULL(total_slot_ms, 0)) AS slot_ms',
     `FROM \`region-${r.region}\`.INFORMATION_SCHEMA.JOBS_BY_PROJECT`,
     'WHERE creation_time >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)',
@@ -188,10 +193,11 @@ export async function jobCosts(bigquery: BigQuery, options: JobCostsOptions): Pr
     return {
       group: row.grp === null || row.grp === undefined ? null : String(row.grp),
       jobs: Number(row.jobs ?? 0),
+      cacheHits: Number(row.cache_hits ?? 0),
       bytesBilled: billed,
       bytesProcessed: Number(row.bytes_processed ?? 0),
       slotMs: Number(row.slot_ms ?? 0),
-      costUsd: (billed / BYTES_PER_TIB) * r.pricePerTiB,
+      costUsd: costOf(billed, r.pricePerTiB),
     };
   });
 }

@@ -7,6 +7,7 @@ import {
   isDbkitError,
   jobCosts,
   jobCostsSql,
+  runGuarded,
   tableCosts,
 } from '../../../src/query/index.js';
 import { type FakeGcpRest, startFakeGcpRest } from '../../setup/fake-gcp-rest.js';
@@ -14,6 +15,7 @@ import { type FakeGcpRest, startFakeGcpRest } from '../../setup/fake-gcp-rest.js
 let fake: FakeGcpRest;
 let bq: BigQuery;
 const GiB = 2 ** 30;
+const MiB = 2 ** 20;
 
 beforeAll(async () => {
   fake = await startFakeGcpRest();
@@ -124,13 +126,21 @@ describe('jobCosts', () => {
       schema: [
         { name: 'grp', type: 'STRING' },
         { name: 'jobs', type: 'INTEGER' },
+        { name: 'cache_hits', type: 'INTEGER' },
         { name: 'bytes_billed', type: 'INTEGER' },
         { name: 'bytes_processed', type: 'INTEGER' },
         { name: 'slot_ms', type: 'INTEGER' },
       ],
       rows: [
-        { grp: 'growth', jobs: 12, bytes_billed: 2 ** 40, bytes_processed: 2 ** 40, slot_ms: 5000 },
-        { grp: null, jobs: 3, bytes_billed: 0, bytes_processed: 10, slot_ms: 10 },
+        {
+          grp: 'growth',
+          jobs: 12,
+          cache_hits: 2,
+          bytes_billed: 2 ** 40,
+          bytes_processed: 2 ** 40,
+          slot_ms: 5000,
+        },
+        { grp: null, jobs: 3, cache_hits: 0, bytes_billed: 0, bytes_processed: 10, slot_ms: 10 },
       ],
     });
     const r = await jobCosts(bq, { region: 'eu', days: 30, groupBy: 'label', labelKey: 'team' });
@@ -138,12 +148,13 @@ describe('jobCosts', () => {
       {
         group: 'growth',
         jobs: 12,
+        cacheHits: 2,
         bytesBilled: 2 ** 40,
         bytesProcessed: 2 ** 40,
         slotMs: 5000,
         costUsd: 6.25,
       },
-      { group: null, jobs: 3, bytesBilled: 0, bytesProcessed: 10, slotMs: 10, costUsd: 0 },
+      { group: null, jobs: 3, cacheHits: 0, bytesBilled: 0, bytesProcessed: 10, slotMs: 10, costUsd: 0 },
     ]);
     const body = fake.requests[0]?.body as Record<string, unknown>;
     expect(body.query).toBe(jobCostsSql({ region: 'eu', days: 30, groupBy: 'label', labelKey: 'team' }));
@@ -153,6 +164,90 @@ describe('jobCosts', () => {
       { name: 'days', parameterType: { type: 'INT64' }, parameterValue: { value: 30 } },
       { name: 'label_key', parameterType: { type: 'STRING' }, parameterValue: { value: 'team' } },
     ]);
+  });
+
+  it('groups what runGuarded billed by label: per-table minimums and cache hits included', async () => {
+    // The fake's stand-in for INFORMATION_SCHEMA.JOBS_BY_PROJECT: its own job log, grouped by the label the query
+    // asks for (@label_key), SCRIPT parents left out, biggest bill first, as jobCostsSql says.
+    fake.jobLog.length = 0;
+    fake.onQuery('INFORMATION_SCHEMA.JOBS_BY_PROJECT', (_sql, req) => {
+      const key = req.params.label_key as string;
+      const groups = new Map<
+        string | null,
+        { jobs: number; hits: number; billed: number; processed: number }
+      >();
+      for (const j of fake.jobLog) {
+        if (j.statementType === 'SCRIPT') continue;
+        const g = j.labels[key] ?? null;
+        const acc = groups.get(g) ?? { jobs: 0, hits: 0, billed: 0, processed: 0 };
+        groups.set(g, {
+          jobs: acc.jobs + 1,
+          hits: acc.hits + (j.cacheHit ? 1 : 0),
+          billed: acc.billed + j.totalBytesBilled,
+          processed: acc.processed + j.totalBytesProcessed,
+        });
+      }
+      return {
+        schema: ['grp', 'jobs', 'cache_hits', 'bytes_billed', 'bytes_processed', 'slot_ms'].map((name) => ({
+          name,
+          type: name === 'grp' ? 'STRING' : 'INTEGER',
+        })),
+        rows: [...groups]
+          .sort((a, b) => b[1].billed - a[1].billed)
+          .map(([grp, g]) => ({
+            grp,
+            jobs: g.jobs,
+            cache_hits: g.hits,
+            bytes_billed: g.billed,
+            bytes_processed: g.processed,
+            slot_ms: 0,
+          })),
+      };
+    });
+    fake.onQuery('FROM growth.small', { tables: { 'growth.small': 1000, 'growth.dims': 10 }, rows: [] });
+    fake.onQuery('FROM growth.cached', { tables: { 'growth.cached': 5 * GiB }, cacheHit: true, rows: [] });
+    fake.onQuery('FROM data.big', { tables: { 'data.big': 3 * GiB + 1 }, rows: [] });
+    const runs = [
+      await runGuarded(bq, 'SELECT 1 FROM growth.small JOIN growth.dims', { labels: { team: 'growth' } }),
+      await runGuarded(bq, 'SELECT 1 FROM growth.cached', { labels: { team: 'growth' } }),
+      await runGuarded(bq, 'SELECT 1 FROM data.big', { labels: { team: 'data' } }),
+      await runGuarded(bq, 'SELECT 1 FROM growth.small JOIN growth.dims'),
+    ];
+    expect(runs.map((r) => r.totalBytesBilled)).toEqual([20 * MiB, 0, 3 * GiB + MiB, 20 * MiB]);
+    const byTeam = await jobCosts(bq, { region: 'us', groupBy: 'label', labelKey: 'team' });
+    expect(byTeam).toEqual([
+      {
+        group: 'data',
+        jobs: 1,
+        cacheHits: 0,
+        bytesBilled: 3 * GiB + MiB,
+        bytesProcessed: 3 * GiB + 1,
+        slotMs: 0,
+        costUsd: ((3 * GiB + MiB) / 2 ** 40) * 6.25,
+      },
+      {
+        group: 'growth',
+        jobs: 2,
+        cacheHits: 1,
+        bytesBilled: 20 * MiB,
+        bytesProcessed: 1010,
+        slotMs: 0,
+        costUsd: ((20 * MiB) / 2 ** 40) * 6.25,
+      },
+      {
+        group: null,
+        jobs: 1,
+        cacheHits: 0,
+        bytesBilled: 20 * MiB,
+        bytesProcessed: 1010,
+        slotMs: 0,
+        costUsd: ((20 * MiB) / 2 ** 40) * 6.25,
+      },
+    ]);
+    // What jobCosts reports per label is what runGuarded said each run was billed.
+    expect(byTeam.find((g) => g.group === 'growth')?.bytesBilled).toBe(
+      (runs[0]!.totalBytesBilled ?? 0) + (runs[1]!.totalBytesBilled ?? 0),
+    );
   });
 
   it('refuses a region that could inject SQL and a window over 180 days', async () => {
