@@ -84,6 +84,12 @@ export interface FakeJobRecord {
   creationTime: Date;
 }
 
+/**
+ * An injected failure: an API error response; `reset`: the connection dropped before the request is handled;
+ * `drop-response`: the request is handled (state changes) but the connection drops before the response.
+ */
+export type FakeFault = { status: number; reason: string; message?: string } | 'reset' | 'drop-response';
+
 type Json = Record<string, unknown>;
 type Handler = FakeQueryResult | ((sql: string, request: FakeQueryRequest) => FakeQueryResult);
 
@@ -97,6 +103,11 @@ export interface FakeGcpRest {
   buckets: Map<string, Json>;
   /** Query jobs that ran, oldest first. */
   jobLog: FakeJobRecord[];
+  /**
+   * Makes the next `times` requests whose method is `method` (any, if omitted) and whose path contains `path` fail
+   * with `fault` before the server looks at them.
+   */
+  fail(match: { method?: string; path: string }, fault: FakeFault, times?: number): void;
   /** Registers the result of queries containing `match` (or matching it); the latest registration wins. */
   onQuery(match: string | RegExp, result: Handler): void;
   /** Requests whose path contains `fragment` (and method, when given), bodies only. */
@@ -153,6 +164,7 @@ function namedParams(params: unknown): Record<string, unknown> {
 /** Starts the fake on a free 127.0.0.1 port. */
 export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGcpRest> {
   const handlers: Array<{ match: string | RegExp; result: Handler }> = [];
+  const faults: Array<{ method: string | undefined; path: string; fault: FakeFault; left: number }> = [];
   const jobs = new Map<string, { job: Json; result: FakeQueryResult }>();
   let fake: FakeGcpRest;
 
@@ -365,9 +377,27 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
         ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       };
       fake.requests.push(rec);
+      const injected = faults.find(
+        (f) => f.left > 0 && (f.method === undefined || f.method === method) && url.pathname.includes(f.path),
+      );
+      if (injected) injected.left--;
+      if (injected?.fault === 'reset') {
+        rec.status = 0;
+        rec.error = { reason: 'reset', message: 'connection dropped by the fake' };
+        req.socket.destroy();
+        return;
+      }
       let status = 200;
       let out: unknown;
       try {
+        if (injected && typeof injected.fault === 'object') {
+          const f = injected.fault;
+          throw new HttpError(
+            f.status,
+            f.reason,
+            f.message ?? `fake-gcp-rest: injected ${f.status} ${f.reason}`,
+          );
+        }
         if (raw) {
           try {
             rec.body = JSON.parse(raw);
@@ -401,6 +431,12 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
         };
       }
       rec.status = status;
+      if (injected?.fault === 'drop-response') {
+        rec.status = 0;
+        rec.error = { reason: 'drop-response', message: `handled with ${status}, response dropped by the fake` };
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
       res.end(JSON.stringify(out));
     });
@@ -416,6 +452,9 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
     tables: new Map(),
     buckets: new Map(),
     jobLog: [],
+    fail(match, fault, times = 1) {
+      faults.push({ method: match.method, path: match.path, fault, left: times });
+    },
     onQuery(match, result) {
       handlers.push({ match, result });
     },

@@ -54,18 +54,23 @@ export async function createView(
     if (httpStatusOf(e) !== 409) throw new BigQueryRequestError('tables.insert', view, e);
   }
   const table = dataset.table(spec.name);
+  let live: TableMetadata;
   try {
-    const [live] = (await table.getMetadata()) as unknown as [TableMetadata];
-    const same =
-      live.view?.query === spec.sql &&
-      (spec.description === undefined || live.description === spec.description) &&
-      Object.entries(spec.labels ?? {}).every(([k, v]) => live.labels?.[k] === v);
-    if (same) return { action: 'unchanged', view };
+    [live] = (await table.getMetadata()) as unknown as [TableMetadata];
+  } catch (e) {
+    throw new BigQueryRequestError('tables.get', view, e);
+  }
+  const same =
+    live.view?.query === spec.sql &&
+    (spec.description === undefined || live.description === spec.description) &&
+    Object.entries(spec.labels ?? {}).every(([k, v]) => live.labels?.[k] === v);
+  if (same) return { action: 'unchanged', view };
+  try {
     await table.setMetadata(body);
-    return { action: 'updated', view };
   } catch (e) {
     throw new BigQueryRequestError('tables.patch', view, e);
   }
+  return { action: 'updated', view };
 }
 
 function checkSource(source: string, issues: BigQueryIssue[]): string[] {
