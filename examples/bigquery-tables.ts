@@ -1,16 +1,18 @@
 /**
- * BigQuery tables as code and a cost guard.
+ * BigQuery tables as code and a cost guard that reports what was billed.
  *
  *   npx tsx examples/bigquery-tables.ts
  *     No BIGQUERY_API_ENDPOINT: prints what it would do (create body, patch, rebuild SQL) without any request.
  *   BIGQUERY_API_ENDPOINT=http://127.0.0.1:9050 GOOGLE_CLOUD_PROJECT=my-project npx tsx examples/bigquery-tables.ts
- *     Runs ensureTable, estimateQuery (with a budget) and runGuarded against that endpoint. A custom endpoint is
- *     called without Google credentials (an emulator or a proxy); leave it unset for the real API with ADC.
+ *     Runs ensureTable (two tables), estimateQuery (with a budget) and runGuarded against that endpoint, printing
+ *     the bytes billed. A custom endpoint is called without Google credentials (a proxy or a test server); leave it
+ *     unset for the real API with ADC.
  */
 import {
   type BigQueryTableSpec,
   defineTable,
   ensureTable,
+  estimateBytesBilled,
   estimateQuery,
   isDbkitError,
   planTableChanges,
@@ -35,6 +37,20 @@ const eventsSpec = {
   description: 'Raw usage events, one row per billable call',
 } satisfies BigQueryTableSpec;
 const events = defineTable(eventsSpec); // validates now: a bad spec throws E_BQ_VALIDATION before any request
+
+// Yearly partitions and a RANGE column: one row per contract, valid over a date range.
+const contracts = defineTable({
+  dataset: 'analytics',
+  table: 'contracts',
+  schema: [
+    { name: 'signed_on', type: 'DATE', mode: 'REQUIRED' },
+    { name: 'client_id', type: 'STRING', mode: 'REQUIRED' },
+    { name: 'validity', type: 'RANGE', rangeElementType: 'DATE', description: 'first and last day of cover' },
+  ],
+  partitioning: { type: 'YEAR', field: 'signed_on', expirationDays: null },
+  clustering: ['client_id', 'validity'],
+  labels: { team: 'data' },
+});
 
 const budget = { maxBytes: 50 * 2 ** 30, labels: { team: 'data', feature: 'example' } };
 const sql = `SELECT client_id, SUM(cost) AS cost FROM analytics.events
@@ -67,8 +83,11 @@ async function offline(): Promise<void> {
     console.log(`\n3. rebuild ${rebuild.table}: ${rebuild.plan.reasons.join('; ')}`);
     for (const s of rebuild.plan.statements) console.log(`${s};`);
   }
+  console.log(`\n4. contracts (tables.insert body):\n${JSON.stringify(toTableResource(contracts), null, 2)}`);
+  const tiny = estimateBytesBilled(4096, 3);
   console.log(
-    `\n4. estimateQuery would dry-run the report query and refuse it above ${budget.maxBytes} bytes or on a LOWER_BOUND estimate.`,
+    `\n5. estimateQuery would dry-run the report query and refuse it above ${budget.maxBytes} bytes or on a LOWER_BOUND estimate.` +
+      `\n   Billing rounds up per table: 4 KiB read from 3 tables bills ${tiny.min} bytes (3 x 10 MiB).`,
   );
 }
 
@@ -81,15 +100,19 @@ async function online(apiEndpoint: string): Promise<void> {
     apiEndpoint,
     authClient: new PassThroughClient(),
   });
-  const result = await ensureTable(bigquery, events);
-  console.log('ensureTable ->', JSON.stringify(result, null, 2));
+  for (const table of [events, contracts]) {
+    const result = await ensureTable(bigquery, table);
+    console.log(`ensureTable ${result.table} -> ${result.action}`);
+  }
   try {
     const est = await estimateQuery(bigquery, sql, budget);
     console.log(
-      `estimate: ${est.bytes} bytes, $${est.costUsd.toFixed(6)} at $${est.pricePerTiB}/TiB (${est.accuracy})`,
+      `estimate: ${est.bytes} bytes processed, ${est.totalBytesBilled} billed, $${est.billedCostUsd.toFixed(6)} at $${est.pricePerTiB}/TiB (${est.accuracy}${est.cacheHit ? ', cached' : ''})`,
     );
-    const { rows, maximumBytesBilled } = await runGuarded(bigquery, sql, budget);
-    console.log(`ran with maximumBytesBilled=${maximumBytesBilled}: ${rows.length} rows`);
+    const run = await runGuarded(bigquery, sql, budget);
+    console.log(
+      `ran with maximumBytesBilled=${run.maximumBytesBilled}: ${run.rows.length} rows, ${run.totalBytesBilled} bytes billed, $${run.billedCostUsd?.toFixed(6)}${run.cacheHit ? ' (cache hit: free)' : ''}`,
+    );
   } catch (e) {
     if (isDbkitError(e, 'E_BQ_BUDGET')) console.log(`refused by the budget: ${e.message}`);
     else throw e;
