@@ -433,7 +433,10 @@ export async function startFakeGcpRest(projectId = 'dbkit-test'): Promise<FakeGc
       rec.status = status;
       if (injected?.fault === 'drop-response') {
         rec.status = 0;
-        rec.error = { reason: 'drop-response', message: `handled with ${status}, response dropped by the fake` };
+        rec.error = {
+          reason: 'drop-response',
+          message: `handled with ${status}, response dropped by the fake`,
+        };
         req.socket.destroy();
         return;
       }
