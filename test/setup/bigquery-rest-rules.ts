@@ -144,7 +144,7 @@ const TIME_PARTITION_TYPES = new Set(['DATE', 'TIMESTAMP', 'DATETIME']);
 const RANGE_ELEMENT_TYPES = new Set(['DATE', 'DATETIME', 'TIMESTAMP']);
 /** Reserved column-name prefixes, case-insensitive (https://cloud.google.com/bigquery/docs/schemas#column_names). */
 const RESERVED_PREFIXES = ['_table_', '_file_', '_partition', '_row_timestamp', '__root__', '_colidentifier'];
-/** On-demand billing: "rounded up to the nearest MB, with a minimum 10 MB data processed per table referenced by the query, and with a minimum 10 MB data processed per query" (https://cloud.google.com/bigquery/pricing#on_demand_pricing). */
+/** On-demand billing rounds up to the MB (2^20 bytes), at least 10 MB per table referenced by the query and 10 MB per query (https://cloud.google.com/bigquery/pricing#on_demand_pricing). */
 export const MIN_BILLED_PER_TABLE = 10 * MiB;
 
 /** TableFieldSchema.name, as its description words it (checked in documentedLimits()). */

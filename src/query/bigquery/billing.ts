@@ -1,8 +1,9 @@
 /**
- * On-demand query billing. https://cloud.google.com/bigquery/pricing#on_demand_pricing: "Charges are rounded up to
- * the nearest MB, with a minimum 10 MB data processed per table referenced by the query, and with a minimum 10 MB
- * data processed per query." MB here is 2^20 bytes: a tiny query reports totalBytesBilled 10485760, and 179.27 MiB
- * processed bills 180.00 MiB (as observed in ofek/pypinfo#168). Cached results bill nothing
+ * On-demand query billing (https://cloud.google.com/bigquery/pricing#on_demand_pricing): charges are rounded up to
+ * the nearest MB, with a minimum of 10 MB processed per table referenced by the query and 10 MB per query (also
+ * https://adriennevermorel.com/notes/bigquery-on-demand-billing-mechanics/). MB here is 2^20 bytes: a tiny query
+ * reports totalBytesBilled 10485760, and 179.27 MiB processed bills 180.00 MiB (observed in ofek/pypinfo#168).
+ * Cached results bill nothing
  * (https://cloud.google.com/bigquery/docs/cached-results). A dry run reports totalBytesBilled 0 (r-dbi/bigrquery#402),
  * so the bill of a query not yet run is computed here from its totalBytesProcessed and referencedTables.
  */
