@@ -140,7 +140,9 @@ function blockingTrees(backends: PgBackend[]): BlockingNode[] {
     seen.add(pid);
     const blocks: BlockingNode[] = [];
     // Blockers first, so a backend waiting on both F and F's waiter G shows up under G (the longer chain).
-    const kids = [...(children.get(pid) ?? [])].sort((a, b) => Number(children.has(b)) - Number(children.has(a)));
+    const kids = [...(children.get(pid) ?? [])].sort(
+      (a, b) => Number(children.has(b)) - Number(children.has(a)),
+    );
     for (const c of kids) if (!seen.has(c)) blocks.push(build(c, seen));
     return {
       pid,

@@ -49,7 +49,9 @@ const pidOf = async (name: string) => {
 };
 
 describe('doctor activity section', () => {
-  it('counts a backend once when it waits on two blockers, and shows the sessions of this database', { timeout: 60_000 }, async () => {
+  it('counts a backend once when it waits on two blockers, and shows the sessions of this database', {
+    timeout: 60_000,
+  }, async () => {
     const f = await client('F').reserve();
     await f`begin`;
     await f`select * from accounts where id = 1 for update`;
