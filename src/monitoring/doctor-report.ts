@@ -18,7 +18,14 @@ export type DoctorSectionId =
   | 'maintenance'
   | 'redis';
 
-/** Section titles. */
+/**
+ * Section titles, in report order.
+ *
+ * @example
+ * ```ts
+ * for (const s of report.sections) console.log(DOCTOR_SECTIONS[s.id], s.findings.length);
+ * ```
+ */
 export const DOCTOR_SECTIONS: Record<DoctorSectionId, string> = {
   activity: 'Connections & activity',
   queries: 'Queries',

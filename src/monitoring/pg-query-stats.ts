@@ -73,7 +73,16 @@ interface StatementRow {
 const EXPLAINABLE = /^\s*(?:select|with|insert|update|delete|values|table|merge)\b/i;
 const QUERY_TEXT_MAX = 10_000;
 
-/** How to look at the plan of `q`: an EXPLAIN that runs when it can be written blind, else a dbkit/query hint. */
+/**
+ * How to look at the plan of `q` (a pg_stat_statements text): an EXPLAIN that runs as given when it can be
+ * written blind (no parameters; or Postgres 16+ GENERIC_PLAN), else a dbkit/query explain() hint.
+ *
+ * @example
+ * ```ts
+ * explainHint('select count(*) from items', 150000).sql // 'EXPLAIN select count(*) from items;'
+ * explainHint('select * from t where id = $1', 150000).sql // undefined: use dbkit/query explain() with values
+ * ```
+ */
 export function explainHint(q: string, version: number): { hint: string; sql?: string } {
   const text = q.trim().replace(/;\s*$/, '');
   if (!EXPLAINABLE.test(text) || text.length >= QUERY_TEXT_MAX)
