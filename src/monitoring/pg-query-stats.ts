@@ -117,7 +117,7 @@ const emptyStats = (
   findings,
 });
 
-function unavailableFinding(reason: QueryStatsUnavailable, preload: string): QueryStatsFinding {
+function unavailableFinding(reason: QueryStatsUnavailable, preload: string | null): QueryStatsFinding {
   const base = { check: 'query_stats' as const, severity: 'info' as const, object: 'pg_stat_statements' };
   if (reason === 'not_created')
     return {
@@ -126,8 +126,15 @@ function unavailableFinding(reason: QueryStatsUnavailable, preload: string): Que
       suggestion: 'Create the extension (needs a role allowed to create extensions).',
       sql: 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements;',
     };
+  if (reason === 'not_preloaded' && preload === null)
+    return {
+      ...base,
+      detail: 'pg_stat_statements is not in shared_preload_libraries: no query statistics',
+      suggestion:
+        'Ask a superuser to add pg_stat_statements to shared_preload_libraries (keeping what is there) and restart the server (this role cannot read the setting).',
+    };
   if (reason === 'not_preloaded') {
-    const libs = preload
+    const libs = (preload ?? '')
       .split(',')
       .map((s) => s.trim().replace(/^"(.*)"$/, '$1'))
       .filter(Boolean);
@@ -172,23 +179,28 @@ export async function pgQueryStats(
   options: Partial<PgQueryStatsOptions> = {},
 ): Promise<PgQueryStats> {
   const o = resolveMonitoringOptions('queryStats', options);
+  // shared_preload_libraries is superuser-only (current_setting() raises for other roles); pg_settings just
+  // leaves it out, so a role without pg_read_all_settings reads null here.
   const [env] = await sql.unsafe<
-    { version: number; preload: string; available: boolean; schema: string | null }[]
+    { version: number; preload: string | null; available: boolean; schema: string | null }[]
   >(`${DBKIT_QUERY_MARK} select current_setting('server_version_num')::int as version,
-      current_setting('shared_preload_libraries') as preload,
+      (select setting from pg_settings where name = 'shared_preload_libraries') as preload,
       exists (select 1 from pg_available_extensions where name = 'pg_stat_statements') as available,
       (select quote_ident(n.nspname) from pg_extension e join pg_namespace n on n.oid = e.extnamespace
         where e.extname = 'pg_stat_statements') as schema`);
   const version = env?.version ?? 0;
-  const preload = env?.preload ?? '';
-  const preloaded = preload
-    .split(',')
-    .map((s) => s.trim().replace(/^"(.*)"$/, '$1'))
-    .includes('pg_stat_statements');
+  const preload = env?.preload ?? null;
+  const preloaded =
+    preload === null
+      ? undefined
+      : preload
+          .split(',')
+          .map((s) => s.trim().replace(/^"(.*)"$/, '$1'))
+          .includes('pg_stat_statements');
   const unavailable = (reason: QueryStatsUnavailable) =>
     emptyStats(reason, [unavailableFinding(reason, preload)]);
   if (!env?.available) return unavailable('not_available');
-  if (!preloaded) return unavailable('not_preloaded');
+  if (preloaded === false) return unavailable('not_preloaded');
   if (!env.schema) return unavailable('not_created');
 
   const time = version >= 130000 ? 's.total_plan_time + s.total_exec_time' : 's.total_time';

@@ -86,6 +86,23 @@ describe('pgChecks on a real database', () => {
     expect(only.findings.find((f) => f.object === 'public.ix_a')!.confidence).toBe('low');
   });
 
+  it('gives the row-listing query instead of a fix it cannot vouch for when the probe cannot run', async () => {
+    const sql = db.sql();
+    await sql.unsafe(`create table probed (x int); insert into probed values (1), (2);
+      alter table probed add constraint probed_pos check (x > 0) not valid;`);
+    const blind = await pgChecks(sql, { only: ['not_validated_constraint'], probeTimeoutMs: 0 });
+    const f = blind.findings.find((x) => x.object === 'public.probed.probed_pos')!;
+    expect(f.detail).toMatch(/could not check in time/);
+    expect(f.sql).toBe('SELECT * FROM public.probed WHERE NOT ((x > 0)) LIMIT 100;');
+    expect(await sql.unsafe(f.sql!)).toHaveLength(0);
+    expect(f.suggestion).toContain('ALTER TABLE public.probed VALIDATE CONSTRAINT probed_pos;');
+    // With the probe (default 5 s) the rows are known to be fine: the fix itself.
+    const probed = await pgChecks(sql, { only: ['not_validated_constraint'] });
+    expect(probed.findings.find((x) => x.object === 'public.probed.probed_pos')!.sql).toBe(
+      'ALTER TABLE public.probed VALIDATE CONSTRAINT probed_pos;',
+    );
+  });
+
   it('gives value, threshold and unit on every finding a threshold decides', async () => {
     const sql = db.sql();
     await sql.unsafe(`

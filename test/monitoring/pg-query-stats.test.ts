@@ -3,6 +3,7 @@
  * describe starts its own throwaway cluster (test/setup/pg-cluster.ts). The "how to enable it" findings are
  * followed as given on a cluster without the library, and the server-wide autovacuum finding too.
  */
+import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { explainHint, pgChecks, pgQueryStats } from '../../src/monitoring/index.js';
 import { fingerprintQuery } from '../../src/query/index.js';
@@ -100,6 +101,34 @@ describe('pgQueryStats and the autovacuum check on a server without them', () =>
     stats = await pgQueryStats(c.sql());
     expect(stats.available).toBe(true);
     expect(stats.findings).toEqual([]);
+  });
+
+  it('reports what a role without privileges cannot see: failed checks with the cause, no_permission', async () => {
+    const c = cluster();
+    await c.admin(`create role lowpriv login;
+      create table secret (id serial primary key); select setval('secret_id_seq', 2100000000);
+      revoke execute on function pg_get_indexdef(oid, integer, boolean) from public;
+      revoke select on pg_stat_statements from public`);
+    const u = new URL(c.url());
+    u.username = 'lowpriv';
+    const low = postgres(u.toString(), { max: 1, onnotice: () => {} });
+    try {
+      const r = await pgChecks(low, { only: ['duplicate_index', 'sequence_overflow'] });
+      // pg_sequences hides what the role cannot read (last_value null): absent, not wrong.
+      expect(r.ran).toEqual(['sequence_overflow']);
+      expect(r.findings).toEqual([]);
+      expect(r.failed.map((f) => f.check)).toEqual(['duplicate_index']);
+      expect(r.failed[0]!.error).toMatchObject({ code: 'E_CHECK_FAILED' });
+      expect((r.failed[0]!.error.cause as { code?: string }).code).toBe('42501');
+      const stats = await pgQueryStats(low);
+      expect(stats).toMatchObject({ available: false, reason: 'no_permission' });
+      expect(stats.findings[0]!.suggestion).toMatch(/pg_read_all_stats/);
+      // The superuser still sees the sequence.
+      const su = await pgChecks(c.sql(), { only: ['sequence_overflow'] });
+      expect(su.findings.map((f) => f.object)).toEqual(['public.secret_id_seq']);
+    } finally {
+      await low.end({ timeout: 2 });
+    }
   });
 
   it('reports autovacuum = off for the server, and its fix works after a reload', async () => {
