@@ -125,6 +125,32 @@ const scenarios: Scenario[] = [
       'create table t (a int); create index t_p on t (a) where a > 0; create index t_q on t (a) where a < 0; create index t_h on t using hash (a);',
   },
   {
+    name: 'identical indexes on a partitioned table: plain DROP INDEX (CONCURRENTLY is refused there)',
+    check: 'duplicate_index',
+    setup: `create table m (a int, k int) partition by range (k); create table m1 partition of m for values from (0) to (10);
+      create index m_a1 on m (a); create index m_a2 on m (a);`,
+    object: 'm_a2',
+    sql: 'DROP INDEX $s.m_a2;',
+  },
+  {
+    name: 'unused index on a partitioned table: judged on its partitions, dropped through the parent',
+    check: 'unused_index',
+    options: { unusedIndexMinBytes: 1 },
+    setup: `create table m (a int, k int) partition by range (k); create table m1 partition of m for values from (0) to (10);
+      create table m2 partition of m for values from (10) to (20); create index m_a on m (a);
+      insert into m select g, g % 20 from generate_series(1, 1000) g;`,
+    object: 'm_a',
+    sql: 'DROP INDEX $s.m_a;',
+  },
+  {
+    name: 'partitioned index left invalid by CREATE INDEX ON ONLY: no blind fix',
+    check: 'invalid_index',
+    setup: `create table m (a int, k int) partition by range (k); create table m1 partition of m for values from (0) to (10);
+      create index m_only on only m (a);`,
+    object: 'm_only',
+    noSql: /ATTACH PARTITION/,
+  },
+  {
     name: 'invalid index from an interrupted CREATE INDEX CONCURRENTLY: REINDEX',
     check: 'invalid_index',
     setup: `create table t (a int); insert into t select ${big(1000)};`,
