@@ -64,13 +64,13 @@ document.addEventListener('click', async (ev) => {
   const code = btn.parentElement.querySelector('code');
   const text = code.textContent;
   let ok = false;
-  try { if (navigator.clipboard && window.isSecureContext) { await navigator.clipboard.writeText(text); ok = true; } } catch (e) {}
+  try { if (navigator.clipboard && window.isSecureContext) { await navigator.clipboard.writeText(text); ok = true; } } catch {}
   const range = document.createRange();
   range.selectNodeContents(code);
   const sel = window.getSelection();
   sel.removeAllRanges();
   sel.addRange(range);
-  if (!ok) { try { ok = document.execCommand('copy'); } catch (e) {} }
+  if (!ok) { try { ok = document.execCommand('copy'); } catch {} }
   btn.textContent = ok ? 'Copied' : 'Press Ctrl+C';
   btn.dataset.copied = ok ? 'yes' : 'no';
   setTimeout(() => { btn.textContent = 'Copy'; }, 2000);
