@@ -1,6 +1,7 @@
 /**
- * The `dbkit` command. `dbkit doctor [DATABASE_URL] [--redis URL] [--json]` runs the health checks
- * (see dbkit/monitoring). Exit codes: 0 healthy, 1 warnings, 2 failures, 64 usage error.
+ * The `dbkit` command. `dbkit doctor [DATABASE_URL] [--redis URL] [--json | --html FILE]` runs the health
+ * checks (see dbkit/monitoring). Exit codes: 0 healthy, 1 warnings, 2 failures, 64 usage error, 73 the HTML
+ * report cannot be written.
  */
 import { parseArgs } from 'node:util';
 import { redactUrl } from './internal/redact.js';
@@ -8,7 +9,8 @@ import { redactUrl } from './internal/redact.js';
 const USAGE = `Usage: dbkit <command> [options]
 
 Commands:
-  doctor [DATABASE_URL] [--redis URL] [--json]   Check Postgres (and Redis) health and print a report.
+  doctor [DATABASE_URL] [--redis URL] [--json | --html FILE]
+                  Check Postgres (and Redis) health: print a report, JSON, or write one HTML page.
 
 Options:
   -h, --help      Show this help.
@@ -44,7 +46,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const { runDoctor } = await import('./monitoring/doctor-command.js');
     const databaseUrl = rest[0] ?? io.env.DATABASE_URL;
     const redisUrl = values.redis ?? io.env.REDIS_URL;
-    return runDoctor({ databaseUrl, redisUrl, json: values.json ?? false, io });
+    return runDoctor({ databaseUrl, redisUrl, json: values.json ?? false, html: values.html, io });
   }
   io.stderr(`Unknown command "${command}".\n\n${USAGE}`);
   return 64;
@@ -58,6 +60,7 @@ function parse(argv: string[]) {
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
       json: { type: 'boolean' },
+      html: { type: 'string' },
       redis: { type: 'string' },
     },
   });

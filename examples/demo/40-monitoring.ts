@@ -1,8 +1,14 @@
-import { monitorPool, pgChecks, poolHealthBand, poolHealthScore } from '../../src/monitoring/index.js';
+import {
+  monitorPool,
+  pgChecks,
+  pgQueryStats,
+  poolHealthBand,
+  poolHealthScore,
+} from '../../src/monitoring/index.js';
 import type { DemoContext } from './context.js';
 
 export const order = 40;
-export const title = 'Monitoring: pool health score and Postgres checks';
+export const title = 'Monitoring: pool health score, Postgres checks and query statistics';
 
 export async function run(ctx: DemoContext): Promise<void> {
   console.log('   poolHealthScore on the reference points (max = 10, nothing pending):');
@@ -29,5 +35,22 @@ export async function run(ctx: DemoContext): Promise<void> {
   );
   const { findings, ran } = await pgChecks(ctx.sql);
   console.log(`   pgChecks ran ${ran.length} checks, ${findings.length} findings; top 5:`);
-  for (const f of findings.slice(0, 5)) console.log(`     ${f.severity} ${f.check} ${f.object}: ${f.detail}`);
+  for (const f of findings.slice(0, 5)) {
+    const numbers =
+      f.value === undefined
+        ? ''
+        : ` [value ${f.value}${f.threshold === undefined ? '' : `, threshold ${f.threshold}`} ${f.unit ?? ''}]`;
+    console.log(`     ${f.severity} ${f.check} ${f.object}: ${f.detail}${numbers}`);
+    if (f.sql) console.log(`       fix: ${f.sql}`);
+  }
+  const stats = await pgQueryStats(ctx.sql, { limit: 3 });
+  if (stats.available) {
+    console.log('   pg_stat_statements, top 3 by total time (dbkit fingerprints):');
+    for (const q of stats.byTotalTime)
+      console.log(`     ${q.id} ${q.totalMs.toFixed(0)} ms x${q.calls}: ${q.fingerprint.slice(0, 80)}`);
+  } else
+    console.log(
+      `   pg_stat_statements: ${stats.findings[0]?.detail} -> ${stats.findings[0]?.sql ?? stats.findings[0]?.suggestion}`,
+    );
+  console.log('   The same as a page: npx dbkit doctor "$DATABASE_URL" --html report.html');
 }

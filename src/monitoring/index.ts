@@ -11,14 +11,18 @@ export {
   createAlerts,
 } from './alerts.js';
 export { MONITORING_CHANNELS } from './channels.js';
+export { formatDoctorHtml } from './doctor-html.js';
 export {
+  DOCTOR_SECTIONS,
+  type DoctorActivity,
   type DoctorFinding,
   type DoctorReport,
   type DoctorSection,
+  type DoctorSectionId,
   type DoctorTargets,
-  formatDoctorReport,
   runDoctorChecks,
 } from './doctor-report.js';
+export { formatDoctorReport } from './doctor-text.js';
 export {
   BackendNotFoundError,
   type CancelRefusalReason,
@@ -27,6 +31,7 @@ export {
   MonitoringErrorCodes,
   MonitoringInputError,
 } from './errors.js';
+export type { Finding, FindingConfidence, FindingSeverity, FindingUnit } from './finding.js';
 export { type PoolHealthBand, type PoolScoreInput, poolHealthBand, poolHealthScore } from './health-score.js';
 export { type CollectMetricsOptions, collectMetrics, type MetricsHandle } from './metrics.js';
 export type { MetricSources } from './metrics-snapshot.js';
@@ -36,6 +41,7 @@ export {
   type MonitoringOptionSections,
   type PgActivityOptions,
   type PgCheckOptions,
+  type PgQueryStatsOptions,
   type PoolMonitorOptions,
   type RedisHealthOptions,
   resolveMonitoringOptions,
@@ -48,8 +54,17 @@ export {
   type PgBackend,
   pgActivity,
 } from './pg-activity.js';
-export type { FindingSeverity, PgCheckName, PgFinding } from './pg-check-rules.js';
+export type { PgCheckName, PgFinding } from './pg-check-types.js';
 export { PG_CHECK_NAMES, type PgChecksResult, pgChecks } from './pg-checks.js';
+export {
+  explainHint,
+  type PgQueryStat,
+  type PgQueryStats,
+  pgQueryStats,
+  type QueryStatsCheckName,
+  type QueryStatsFinding,
+  type QueryStatsUnavailable,
+} from './pg-query-stats.js';
 export type { PoolCrossCheck, PoolSession } from './pool-ledger.js';
 export {
   type AnySql,
@@ -60,6 +75,7 @@ export {
 } from './pool-monitor.js';
 export {
   parseRedisInfo,
+  type RedisCheckName,
   type RedisFinding,
   type RedisHealth,
   type RedisNodeHealth,

@@ -29,15 +29,25 @@ export function registerOtelMetrics(
   const cacheMisses = meter.createObservableCounter('dbkit.cache.misses', { unit: '{miss}' });
   const cacheErrors = meter.createObservableCounter('dbkit.cache.errors', { unit: '{error}' });
   const cacheHitRatio = meter.createObservableGauge('dbkit.cache.hit_ratio', { unit: '1' });
-  const cacheBytes = meter.createObservableGauge('dbkit.cache.size', { unit: 'By' });
+  const cacheLoaderCalls = meter.createObservableCounter('dbkit.cache.loader.calls', { unit: '{call}' });
+  // Bytes written since the cache was created: a running total, so a counter (raw vs stored by attribute).
+  const cacheBytes = meter.createObservableCounter('dbkit.cache.bytes_written', {
+    description: 'Bytes written, before (raw) and after (stored) compression',
+    unit: 'By',
+  });
+  const cacheCompression = meter.createObservableGauge('dbkit.cache.compression_ratio', {
+    description: 'bytesRaw / bytesStored: above 1 means compression saved space (1 before any write)',
+    unit: '1',
+  });
   const cacheCircuit = meter.createObservableGauge('dbkit.cache.circuit.open', { unit: '1' });
-  const clients = meter.createObservableUpDownCounter('dbkit.clients.created', { unit: '{client}' });
+  const clients = meter.createObservableCounter('dbkit.clients.created', { unit: '{client}' });
   const pgConns = meter.createObservableUpDownCounter('dbkit.postgres.connections', { unit: '{connection}' });
   const redisMem = meter.createObservableGauge('dbkit.redis.memory.used', { unit: 'By' });
   const redisClients = meter.createObservableUpDownCounter('dbkit.redis.clients.connected', {
     unit: '{client}',
   });
   const redisHit = meter.createObservableGauge('dbkit.redis.keyspace.hit_ratio', { unit: '1' });
+  const redisEvicted = meter.createObservableCounter('dbkit.redis.keys.evicted', { unit: '{key}' });
   const observables: Observable[] = [
     count,
     max,
@@ -49,13 +59,16 @@ export function registerOtelMetrics(
     cacheMisses,
     cacheErrors,
     cacheHitRatio,
+    cacheLoaderCalls,
     cacheBytes,
+    cacheCompression,
     cacheCircuit,
     clients,
     pgConns,
     redisMem,
     redisClients,
     redisHit,
+    redisEvicted,
   ];
 
   const callback = async (r: BatchObservableResult) => {
@@ -76,6 +89,8 @@ export function registerOtelMetrics(
       r.observe(cacheMisses, c.misses, a);
       r.observe(cacheErrors, c.errors, a);
       r.observe(cacheHitRatio, c.hitRate, a);
+      r.observe(cacheLoaderCalls, c.loaderCalls, a);
+      r.observe(cacheCompression, c.compressionRatio, a);
       r.observe(cacheBytes, c.bytesRaw, { ...a, 'dbkit.cache.stage': 'raw' });
       r.observe(cacheBytes, c.bytesStored, { ...a, 'dbkit.cache.stage': 'stored' });
       r.observe(cacheCircuit, c.circuit === 'open' ? 1 : 0, a);
@@ -87,6 +102,7 @@ export function registerOtelMetrics(
       r.observe(redisMem, s.redis.total.usedMemory);
       r.observe(redisClients, s.redis.total.connectedClients);
       if (s.redis.total.lifetimeHitRate != null) r.observe(redisHit, s.redis.total.lifetimeHitRate);
+      r.observe(redisEvicted, s.redis.total.evictedKeys);
     }
   };
   meter.addBatchObservableCallback(callback, observables);

@@ -2,25 +2,29 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type * as Prom from 'prom-client';
 import { importLib } from '../internal/import-lib.js';
 import { MONITORING_CHANNELS } from './channels.js';
+import { SeededHistogram } from './metrics-histogram.js';
 import { idleConnections, type MetricSnapshot } from './metrics-snapshot.js';
+import type { PoolMonitor } from './pool-monitor.js';
 
 type Lbl = Record<string, string>;
+type Fill = (s: MetricSnapshot, set: (labels: Lbl, v: number) => void) => void;
 
-/** Registers the Prometheus metrics on `registry`; returns an unregister function. */
+/**
+ * Registers the Prometheus metrics on `registry`; returns an unregister function. Gauges and counters are
+ * filled from one snapshot per scrape; cumulative figures (hits, errors, timeouts...) are counters. The two
+ * histograms start from what each pool monitor recorded before this call (same bucket bounds only) and go on
+ * from the diagnostics channels.
+ */
 export function registerPromMetrics(
   registry: Prom.Registry,
   snapshot: () => Promise<MetricSnapshot>,
-  poolNames: Set<string>,
+  pools: PoolMonitor[],
   bucketsMs: number[],
 ): () => void {
   const prom = importLib<typeof Prom>('prom-client', 'collectMetrics (Prometheus)');
+  const poolNames = new Set(pools.map((p) => p.name));
   const names: string[] = [];
-  const gauge = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    fill: (s: MetricSnapshot, set: (labels: Lbl, v: number) => void) => void,
-  ) => {
+  const gauge = (name: string, help: string, labelNames: string[], fill: Fill) => {
     names.push(name);
     new prom.Gauge({
       name,
@@ -32,6 +36,24 @@ export function registerPromMetrics(
         this.reset();
         fill(s, (labels, v) => {
           if (Number.isFinite(v)) this.set(labels, v);
+        });
+      },
+    });
+  };
+  // A counter whose value is a running total kept elsewhere (the pool monitor, the cache): reset and
+  // re-add it on each scrape. It only goes down when its source restarts, which Prometheus reads as a reset.
+  const counter = (name: string, help: string, labelNames: string[], fill: Fill) => {
+    names.push(name);
+    new prom.Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const s = await snapshot();
+        this.reset();
+        fill(s, (labels, v) => {
+          if (Number.isFinite(v) && v >= 0) this.inc(labels, v);
         });
       },
     });
@@ -55,7 +77,7 @@ export function registerPromMetrics(
   gauge('db_client_connection_pending_requests', 'Work waiting for a connection', ['pool_name'], (s, set) => {
     for (const p of s.pools) set(pool(p), p.pending);
   });
-  gauge(
+  counter(
     'db_client_connection_timeouts_total',
     'Timeouts (connect timeout, statement timeout, cancel)',
     ['pool_name'],
@@ -63,32 +85,43 @@ export function registerPromMetrics(
       for (const p of s.pools) set(pool(p), p.total.timeouts);
     },
   );
-  gauge('dbkit_pool_errors_total', 'Failed queries', ['pool_name'], (s, set) => {
+  counter('dbkit_pool_errors_total', 'Failed queries', ['pool_name'], (s, set) => {
     for (const p of s.pools) set(pool(p), p.total.errors);
   });
   gauge('dbkit_pool_health_score', 'Pool health score 0-100 (poolHealthScore)', ['pool_name'], (s, set) => {
     for (const p of s.pools) set(pool(p), p.score);
   });
-  const cache = (name: string, help: string, pick: (c: MetricSnapshot['caches'][number][1]) => number) =>
-    gauge(name, help, ['cache'], (s, set) => {
+  type CacheStats = MetricSnapshot['caches'][number][1];
+  const cache = (kind: 'gauge' | 'counter', name: string, help: string, pick: (c: CacheStats) => number) =>
+    (kind === 'gauge' ? gauge : counter)(name, help, ['cache'], (s, set) => {
       for (const [n, c] of s.caches) set({ cache: n }, pick(c));
     });
-  cache('dbkit_cache_hits_total', 'Cache hits', (c) => c.hits);
-  cache('dbkit_cache_misses_total', 'Cache misses', (c) => c.misses);
-  cache('dbkit_cache_errors_total', 'Cache store errors', (c) => c.errors);
-  cache('dbkit_cache_loader_calls_total', 'Loader calls', (c) => c.loaderCalls);
-  cache('dbkit_cache_hit_ratio', 'Hit rate 0..1', (c) => c.hitRate);
-  cache('dbkit_cache_compression_ratio', 'bytesStored / bytesRaw', (c) => c.compressionRatio);
-  cache('dbkit_cache_circuit_open', '1 while the circuit breaker is open', (c) =>
+  cache('counter', 'dbkit_cache_hits_total', 'Cache hits', (c) => c.hits);
+  cache('counter', 'dbkit_cache_misses_total', 'Cache misses', (c) => c.misses);
+  cache('counter', 'dbkit_cache_errors_total', 'Cache store errors', (c) => c.errors);
+  cache('counter', 'dbkit_cache_loader_calls_total', 'Loader calls', (c) => c.loaderCalls);
+  cache('gauge', 'dbkit_cache_hit_ratio', 'Hit rate 0..1', (c) => c.hitRate);
+  cache(
+    'gauge',
+    'dbkit_cache_compression_ratio',
+    'bytesRaw / bytesStored: above 1 means compression saved space (1 before any write)',
+    (c) => c.compressionRatio,
+  );
+  cache('gauge', 'dbkit_cache_circuit_open', '1 while the circuit breaker is open', (c) =>
     c.circuit === 'open' ? 1 : 0,
   );
-  gauge('dbkit_cache_bytes', 'Bytes written, before and after compression', ['cache', 'stage'], (s, set) => {
-    for (const [n, c] of s.caches) {
-      set({ cache: n, stage: 'raw' }, c.bytesRaw);
-      set({ cache: n, stage: 'stored' }, c.bytesStored);
-    }
-  });
-  gauge('dbkit_clients_created', 'Clients created by the client manager', ['kind'], (s, set) => {
+  counter(
+    'dbkit_cache_bytes_total',
+    'Bytes written, before and after compression',
+    ['cache', 'stage'],
+    (s, set) => {
+      for (const [n, c] of s.caches) {
+        set({ cache: n, stage: 'raw' }, c.bytesRaw);
+        set({ cache: n, stage: 'stored' }, c.bytesStored);
+      }
+    },
+  );
+  counter('dbkit_clients_created_total', 'Clients created by the client manager', ['kind'], (s, set) => {
     for (const [k, v] of Object.entries(s.clients?.created ?? {})) set({ kind: k }, v);
   });
   gauge('dbkit_pg_connections', 'Server connections by state (pg_stat_activity)', ['state'], (s, set) => {
@@ -103,29 +136,41 @@ export function registerPromMetrics(
   gauge('dbkit_redis_connected_clients', 'Redis connected clients', [], (s, set) => {
     if (s.redis) set({}, s.redis.total.connectedClients);
   });
-  gauge('dbkit_redis_evicted_keys_total', 'Redis evicted keys', [], (s, set) => {
-    if (s.redis) set({}, s.redis.total.evictedKeys);
-  });
+  counter(
+    'dbkit_redis_evicted_keys_total',
+    'Redis evicted keys (sum over masters since they started)',
+    [],
+    (s, set) => {
+      if (s.redis) set({}, s.redis.total.evictedKeys);
+    },
+  );
   gauge('dbkit_redis_keyspace_hit_ratio', 'Redis lifetime hit ratio', [], (s, set) => {
     if (s.redis?.total.lifetimeHitRate != null) set({}, s.redis.total.lifetimeHitRate);
   });
 
   const buckets = bucketsMs.map((b) => b / 1000);
-  names.push('db_client_connection_wait_time_seconds', 'db_client_operation_duration_seconds');
-  const wait = new prom.Histogram({
-    name: 'db_client_connection_wait_time_seconds',
-    help: 'Time to obtain a connection (OTel db.client.connection.wait_time)',
-    labelNames: ['pool_name'],
+  const wait = new SeededHistogram(
+    'db_client_connection_wait_time_seconds',
+    'Time to obtain a connection (OTel db.client.connection.wait_time)',
     buckets,
-    registers: [registry],
-  });
-  const duration = new prom.Histogram({
-    name: 'db_client_operation_duration_seconds',
-    help: 'Query duration (OTel db.client.operation.duration)',
-    labelNames: ['pool_name', 'db_system_name', 'error_type'],
+  );
+  const duration = new SeededHistogram(
+    'db_client_operation_duration_seconds',
+    'Query duration (OTel db.client.operation.duration)',
     buckets,
-    registers: [registry],
-  });
+  );
+  // What the monitors saw before this call. The monitor keeps one duration histogram for all queries, so
+  // those earlier durations carry error_type="" (their errors are in dbkit_pool_errors_total).
+  for (const p of pools) {
+    const st = p.stats();
+    if (st.wait) wait.seed({ pool_name: p.name }, st.wait);
+    if (st.duration)
+      duration.seed({ pool_name: p.name, db_system_name: 'postgresql', error_type: '' }, st.duration);
+  }
+  for (const h of [wait, duration]) {
+    registry.registerMetric(h as unknown as Prom.Metric);
+    names.push(h.name);
+  }
   const onAcquire = (m: unknown) => {
     const e = m as { pool: string; waitMs: number };
     if (poolNames.has(e.pool)) wait.observe({ pool_name: e.pool }, e.waitMs / 1000);

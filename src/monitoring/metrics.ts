@@ -32,11 +32,16 @@ export interface MetricsHandle {
 }
 
 /**
- * Exports pool, cache, client, Postgres and Redis figures to Prometheus (prom-client gauges filled in
+ * Exports pool, cache, client, Postgres and Redis figures to Prometheus (prom-client metrics filled in
  * `collect()`) and/or OpenTelemetry, with the OTel database semantic-convention names
  * (db.client.connection.count{state}, .pending_requests, .wait_time, db.client.operation.duration)
- * plus dbkit.* cache metrics. Wait and duration histograms are fed from the pool monitors'
- * diagnostics channels.
+ * plus dbkit.* cache metrics. Running totals (cache hits/misses/errors/loader calls/bytes, pool errors and
+ * timeouts, clients created, Redis evictions) are counters; levels and ratios are gauges.
+ *
+ * Wait and duration histograms are fed from the pool monitors' diagnostics channels. Prometheus: they also
+ * start from what each monitor recorded before this call when its bucketsMs equal these (those earlier query
+ * durations have error_type=""). OpenTelemetry: they start at this call, because the OTel API has no
+ * asynchronous histogram and cannot take observations made before the instrument existed.
  *
  * @example
  * ```ts
@@ -50,9 +55,10 @@ export function collectMetrics(options: CollectMetricsOptions): MetricsHandle {
     throw new ConfigError('collectMetrics needs a prom-client `registry` or an OpenTelemetry `meter`');
   const bucketsMs = options.bucketsMs ?? resolveMonitoringOptions('pool').bucketsMs;
   const snapshot = snapshotter(options);
-  const poolNames = new Set((options.pools ?? []).map((p) => p.name));
+  const pools = options.pools ?? [];
+  const poolNames = new Set(pools.map((p) => p.name));
   const stops: Array<() => void> = [];
-  if (options.registry) stops.push(registerPromMetrics(options.registry, snapshot, poolNames, bucketsMs));
+  if (options.registry) stops.push(registerPromMetrics(options.registry, snapshot, pools, bucketsMs));
   if (options.meter) stops.push(registerOtelMetrics(options.meter, snapshot, poolNames, bucketsMs));
   let stopped = false;
   return {

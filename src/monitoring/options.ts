@@ -53,15 +53,26 @@ export interface PgCheckOptions {
    */
   unusedIndexMinBytes: number;
   /**
-   * Missing index: tables with fewer than this % of index scans (PgHero: 95)...
+   * Missing index: tables with fewer than this % of index scans (PgHero: 95), or none at all...
    * @default 95
    */
   missingIndexMaxPercent: number;
   /**
-   * ...and at least this many live rows (PgHero: 10,000).
+   * ...at least this many live rows (PgHero: 10,000)...
    * @default 10000
    */
   missingIndexMinRows: number;
+  /**
+   * ...and evidence: at least this many sequential scans (50, PgHero's "rarely used" scan count)...
+   * @default 50
+   */
+  missingIndexMinSeqScans: number;
+  /**
+   * ...reading at least this many rows each on average (half of missingIndexMinRows: a full scan of the
+   * smallest table that qualifies, with room for the odd short scan).
+   * @default 5000
+   */
+  missingIndexMinRowsPerScan: number;
   /**
    * Cache hit ratio below this (0..1) is a warning (PgHero: 99%).
    * @default 0.99
@@ -103,10 +114,22 @@ export interface PgCheckOptions {
    */
   statsMinAgeMs: number;
   /**
-   * How many of the largest tables and indexes to list (info findings).
+   * How many of the largest tables and indexes to list (info findings)...
    * @default 5
    */
   largestRelations: number;
+  /**
+   * ...of those at least this big.
+   * @default 1073741824 (1 GiB)
+   */
+  relationSizeMinBytes: number;
+  /**
+   * Time limit of each read-only probe that tells whether a fix can work (duplicate keys behind an invalid
+   * unique index, rows that break a NOT VALID constraint). 0 skips the probes: those findings then give the
+   * query that lists the rows instead of the fix.
+   * @default 5000
+   */
+  probeTimeoutMs: number;
   /**
    * Only these checks run (all when unset).
    * @default undefined
@@ -117,6 +140,30 @@ export interface PgCheckOptions {
    * @default undefined
    */
   onProgress: ((check: string) => void) | undefined;
+}
+
+/** Options of {@link pgQueryStats} (PgHero: slow_query_ms 20, slow_query_calls 100). */
+export interface PgQueryStatsOptions {
+  /**
+   * Statements in each top list.
+   * @default 10
+   */
+  limit: number;
+  /**
+   * A statement whose mean time is at least this...
+   * @default 20
+   */
+  slowQueryMs: number;
+  /**
+   * ...over at least this many calls is a slow_query finding.
+   * @default 100
+   */
+  slowQueryMinCalls: number;
+  /**
+   * Most pg_stat_statements rows read (the view holds pg_stat_statements.max, 5000 by default).
+   * @default 5000
+   */
+  maxStatements: number;
 }
 
 /** Options of {@link pgActivity}. */
@@ -243,6 +290,8 @@ const defaults = {
     unusedIndexMinBytes: 10 * 1024 * 1024,
     missingIndexMaxPercent: 95,
     missingIndexMinRows: 10_000,
+    missingIndexMinSeqScans: 50,
+    missingIndexMinRowsPerScan: 5000,
     cacheHitRateMin: 0.99,
     sequenceMaxRatio: 0.9,
     wraparoundMinLeft: 1_500_000_000,
@@ -252,10 +301,18 @@ const defaults = {
     indexBloatMinRatio: 0.3,
     statsMinAgeMs: 7 * 24 * 3600 * 1000,
     largestRelations: 5,
+    relationSizeMinBytes: 1024 ** 3,
+    probeTimeoutMs: 5000,
     only: undefined,
     onProgress: undefined,
   } satisfies PgCheckOptions,
   activity: { longRunningMs: 60_000, idleInTransactionMs: 0 } satisfies PgActivityOptions,
+  queryStats: {
+    limit: 10,
+    slowQueryMs: 20,
+    slowQueryMinCalls: 100,
+    maxStatements: 5000,
+  } satisfies PgQueryStatsOptions,
   cancel: {
     terminate: false,
     allowApplicationNames: undefined,
@@ -285,6 +342,7 @@ export interface MonitoringOptionSections {
   pool: PoolMonitorOptions;
   checks: PgCheckOptions;
   activity: PgActivityOptions;
+  queryStats: PgQueryStatsOptions;
   cancel: CancelBackendOptions;
   redis: RedisHealthOptions;
   alerts: AlertOptions;

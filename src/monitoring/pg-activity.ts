@@ -20,12 +20,23 @@ export interface PgBackend {
   blockedBy: number[];
 }
 
-/** A blocking chain: a backend that blocks others and is not itself blocked. */
+/**
+ * A node of a blocking tree: a backend and the backends waiting on it. The roots block others and are not
+ * blocked themselves. Within one tree each backend appears once, even when it waits on several of them
+ * (F <- G, F+G <- H: H is under G only, and F blocks 2).
+ */
 export interface BlockingNode {
   pid: number;
   query: string;
   state: string | null;
+  database: string | null;
+  applicationName: string;
+  /** Seconds in the current state (for a root idle in transaction: how long it has held its locks idle). */
+  stateSeconds: number | null;
+  waitEvent: string | null;
   blocks: BlockingNode[];
+  /** Distinct backends below this node. */
+  blockedCount: number;
 }
 
 /** What {@link pgActivity} returns. */
@@ -122,16 +133,31 @@ function blockingTrees(backends: PgBackend[]): BlockingNode[] {
   const byPid = new Map(backends.map((b) => [b.pid, b]));
   const children = new Map<number, number[]>();
   for (const b of backends) for (const p of b.blockedBy) children.set(p, [...(children.get(p) ?? []), b.pid]);
+  // Depth first with one `seen` set per tree, checked when a child is reached (not when its siblings are
+  // listed): a backend waiting on two blockers of the same tree is counted once.
   const build = (pid: number, seen: Set<number>): BlockingNode => {
     const b = byPid.get(pid);
     seen.add(pid);
+    const blocks: BlockingNode[] = [];
+    // Blockers first, so a backend waiting on both F and F's waiter G shows up under G (the longer chain).
+    const kids = [...(children.get(pid) ?? [])].sort(
+      (a, b) => Number(children.has(b)) - Number(children.has(a)),
+    );
+    for (const c of kids) if (!seen.has(c)) blocks.push(build(c, seen));
     return {
       pid,
       query: b?.query ?? '',
       state: b?.state ?? null,
-      blocks: (children.get(pid) ?? []).filter((c) => !seen.has(c)).map((c) => build(c, seen)),
+      database: b?.database ?? null,
+      applicationName: b?.applicationName ?? '',
+      stateSeconds: b?.stateSeconds ?? null,
+      waitEvent: b?.waitEvent ?? null,
+      blocks,
+      blockedCount: blocks.reduce((n, x) => n + 1 + x.blockedCount, 0),
     };
   };
+  // pg_blocking_pids can name a backend this query does not list (another user's, a prepared transaction's 0):
+  // it is still a root.
   const roots = [...children.keys()].filter((pid) => (byPid.get(pid)?.blockedBy.length ?? 0) === 0);
   return roots.map((r) => build(r, new Set()));
 }

@@ -1,215 +1,23 @@
+/**
+ * Space, maintenance and schema rules of pgChecks (index rules are in pg-index-rules.ts). Defaults follow PgHero
+ * where it has one (lib/pghero.rb, methods/sequences.rb, methods/maintenance.rb, home_controller.rb).
+ */
+import { type FindingSeverity, formatBytes } from './finding.js';
 import type { PgCheckOptions } from './options.js';
-
-/** Names of the checks pgChecks runs. */
-export type PgCheckName =
-  | 'unused_index'
-  | 'duplicate_index'
-  | 'invalid_index'
-  | 'not_validated_constraint'
-  | 'missing_index'
-  | 'foreign_key_without_index'
-  | 'cache_hit_ratio'
-  | 'relation_size'
-  | 'table_bloat'
-  | 'index_bloat'
-  | 'sequence_overflow'
-  | 'transaction_id_wraparound'
-  | 'stats_reset';
-
-/** How bad a finding is: 'critical' makes the doctor exit 2, 'warning' 1. */
-export type FindingSeverity = 'info' | 'warning' | 'critical';
-
-/** One problem (or fact) a check found. */
-export interface PgFinding {
-  check: PgCheckName;
-  severity: FindingSeverity;
-  /** The table, index, sequence or database concerned. */
-  object: string;
-  detail: string;
-  suggestion: string;
-  /** SQL that fixes it, when there is one (CREATE/DROP INDEX CONCURRENTLY, VALIDATE CONSTRAINT, ...). */
-  sql?: string;
-}
-
-export interface IndexRow {
-  table: string;
-  index: string;
-  table_oid: string | number;
-  method: string;
-  nkeys: number;
-  keys: string;
-  opclasses: string;
-  exprs: string;
-  pred: string;
-  unique: boolean;
-  primary: boolean;
-  valid: boolean;
-  scans: number;
-  bytes: number;
-  def: string;
-  relpages: number;
-  reltuples: number;
-  fillfactor: number;
-  avg_width: number | null;
-  block_size: number;
-}
-export interface ConstraintRow {
-  table: string;
-  name: string;
-  type: string;
-  validated: boolean;
-  keys: string;
-  table_oid: string | number;
-  columns: string;
-}
-export interface TableRow {
-  table: string;
-  seq_scans: number;
-  idx_scans: number;
-  live: number;
-  dead: number;
-  bytes: number;
-}
-export interface SequenceRow {
-  sequence: string;
-  last_value: number;
-  seq_max: number;
-  column_type: string | null;
-  table: string | null;
-  column: string | null;
-}
+import type {
+  AutovacuumRow,
+  IndexRow,
+  NoPrimaryKeyRow,
+  PgFinding,
+  SequenceColumnRow,
+  SequenceRow,
+  ServerRow,
+  TableRow,
+} from './pg-check-types.js';
 
 type Opts = PgCheckOptions;
-const mb = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MB`;
-const ints = (s: string) => s.replace(/[{}]/g, '').split(/[ ,]+/).filter(Boolean).map(Number);
 
-/** Unused indexes: at most unusedIndexMaxScans scans and at least unusedIndexMinBytes, never unique/primary. */
-export function unusedIndexes(rows: IndexRow[], o: Opts, lowConfidence: boolean): PgFinding[] {
-  return rows
-    .filter(
-      (r) =>
-        !r.unique &&
-        !r.primary &&
-        r.valid &&
-        r.scans <= o.unusedIndexMaxScans &&
-        r.bytes >= o.unusedIndexMinBytes,
-    )
-    .map((r) => ({
-      check: 'unused_index',
-      severity: 'warning',
-      object: r.index,
-      detail: `${r.scans} scans, ${mb(r.bytes)} on ${r.table}${lowConfidence ? ' (statistics are recent: low confidence)' : ''}`,
-      suggestion: 'Drop it if no replica or rare job uses it (check every replica first).',
-      sql: `DROP INDEX CONCURRENTLY ${r.index};`,
-    }));
-}
-
-/**
- * Duplicate indexes (PgHero): an index whose key columns are a leading prefix of another valid index
- * on the same table, with the same method, expressions and predicate. A unique index is only a
- * duplicate of a unique index with the same keys.
- */
-export function duplicateIndexes(rows: IndexRow[]): PgFinding[] {
-  const out: PgFinding[] = [];
-  const valid = rows.filter((r) => r.valid);
-  for (const a of valid) {
-    const ak = ints(a.keys).slice(0, a.nkeys);
-    const ac = ints(a.opclasses).slice(0, a.nkeys);
-    for (const b of valid) {
-      if (a === b || String(a.table_oid) !== String(b.table_oid)) continue;
-      if (a.method !== b.method || a.exprs !== b.exprs || a.pred !== b.pred) continue;
-      const bk = ints(b.keys).slice(0, b.nkeys);
-      const bc = ints(b.opclasses).slice(0, b.nkeys);
-      if (ak.length > bk.length || !ak.every((k, i) => k === bk[i] && ac[i] === bc[i])) continue;
-      const same = ak.length === bk.length;
-      const rank = (x: IndexRow) => (x.primary ? 2 : x.unique ? 1 : 0);
-      if (same) {
-        // Of two identical indexes report one: keep the primary/unique one, else the first by name.
-        if (a.primary || (a.unique && !b.unique)) continue;
-        if (rank(b) < rank(a) || (rank(b) === rank(a) && b.index > a.index)) continue;
-      } else if (a.unique || a.primary) continue;
-      out.push({
-        check: 'duplicate_index',
-        severity: 'warning',
-        object: a.index,
-        detail: `covered by ${b.index} (${b.def})`,
-        suggestion: `Drop ${a.index}; ${b.index} serves the same lookups.`,
-        sql: `DROP INDEX CONCURRENTLY ${a.index};`,
-      });
-      break;
-    }
-  }
-  return out;
-}
-
-/** Invalid indexes (a failed CREATE INDEX CONCURRENTLY): they slow writes and serve no reads. */
-export function invalidIndexes(rows: IndexRow[]): PgFinding[] {
-  return rows
-    .filter((r) => !r.valid)
-    .map((r) => ({
-      check: 'invalid_index',
-      severity: 'warning',
-      object: r.index,
-      detail: `invalid index on ${r.table}: ${r.def}`,
-      suggestion:
-        'Rebuild it (after fixing what made the build fail, e.g. duplicates for a unique index) or drop it.',
-      sql: `REINDEX INDEX CONCURRENTLY ${r.index};  -- or: DROP INDEX CONCURRENTLY ${r.index};`,
-    }));
-}
-
-/** Constraints added NOT VALID and never validated: existing rows are unchecked. */
-export function notValidatedConstraints(rows: ConstraintRow[]): PgFinding[] {
-  return rows
-    .filter((r) => !r.validated)
-    .map((r) => ({
-      check: 'not_validated_constraint',
-      severity: 'warning',
-      object: `${r.table}.${r.name}`,
-      detail: 'constraint is NOT VALID: rows written before it was added are not checked',
-      suggestion: 'Validate it (takes a SHARE UPDATE EXCLUSIVE lock only).',
-      sql: `ALTER TABLE ${r.table} VALIDATE CONSTRAINT ${r.name};`,
-    }));
-}
-
-/** Foreign keys whose columns are not the leading columns of any index (slow deletes on the parent). */
-export function foreignKeysWithoutIndex(cons: ConstraintRow[], idx: IndexRow[]): PgFinding[] {
-  return cons
-    .filter((c) => c.type === 'f')
-    .filter((c) => {
-      const fk = ints(c.keys);
-      return !idx.some((i) => {
-        if (String(i.table_oid) !== String(c.table_oid) || !i.valid || i.pred) return false;
-        const lead = ints(i.keys).slice(0, fk.length);
-        return lead.length === fk.length && fk.every((k) => lead.includes(k));
-      });
-    })
-    .map((c) => ({
-      check: 'foreign_key_without_index',
-      severity: 'warning',
-      object: `${c.table}.${c.name}`,
-      detail: `foreign key (${c.columns}) has no index: deletes and updates on the referenced table scan ${c.table}`,
-      suggestion: 'Index the foreign key columns.',
-      sql: `CREATE INDEX CONCURRENTLY ON ${c.table} (${c.columns});`,
-    }));
-}
-
-/** Missing indexes (PgHero): < missingIndexMaxPercent index scans with >= missingIndexMinRows live rows. */
-export function missingIndexes(rows: TableRow[], o: Opts, lowConfidence: boolean): PgFinding[] {
-  return rows
-    .filter((r) => r.seq_scans + r.idx_scans > 0 && r.live >= o.missingIndexMinRows)
-    .map((r) => ({ r, pct: (100 * r.idx_scans) / (r.seq_scans + r.idx_scans) }))
-    .filter(({ pct }) => pct < o.missingIndexMaxPercent)
-    .map(({ r, pct }) => ({
-      check: 'missing_index',
-      severity: 'warning',
-      object: r.table,
-      detail: `index used in ${pct.toFixed(1)}% of scans (${r.seq_scans} sequential) with ~${r.live} rows${lowConfidence ? ' (statistics are recent: low confidence)' : ''}`,
-      suggestion:
-        'Find the sequential-scan queries (pg_stat_statements, dbkit explain()) and index their filter columns.',
-    }));
-}
-
-/** Cache hit ratio below cacheHitRateMin for tables or indexes. */
+/** Cache hit ratio below cacheHitRateMin for tables or indexes (PgHero: cache_hit_rate_threshold = 99). */
 export function cacheHitRatio(
   r: {
     table_hit: number | null;
@@ -234,15 +42,21 @@ export function cacheHitRatio(
         detail: `${kind} cache hit ratio ${(ratio * 100).toFixed(2)}% (< ${(o.cacheHitRateMin * 100).toFixed(0)}%)`,
         suggestion:
           'The working set does not fit in shared_buffers: add memory, or find the queries reading the most blocks.',
+        value: ratio,
+        threshold: o.cacheHitRateMin,
+        unit: 'ratio',
       });
   }
   return out;
 }
 
-/** The largest tables and indexes (info). */
+/** The largest tables and indexes at or above relationSizeMinBytes (info, for capacity planning). */
 export function relationSizes(tables: TableRow[], idx: IndexRow[], o: Opts): PgFinding[] {
   const top = <T>(xs: T[], size: (x: T) => number) =>
-    [...xs].sort((a, b) => size(b) - size(a)).slice(0, o.largestRelations);
+    xs
+      .filter((x) => size(x) >= o.relationSizeMinBytes)
+      .sort((a, b) => size(b) - size(a))
+      .slice(0, o.largestRelations);
   return [
     ...top(tables, (t) => t.bytes).map((t) => ({
       object: t.table,
@@ -254,8 +68,11 @@ export function relationSizes(tables: TableRow[], idx: IndexRow[], o: Opts): PgF
     check: 'relation_size' as const,
     severity: 'info' as const,
     object: x.object,
-    detail: `${x.kind}: ${mb(x.bytes)}`,
+    detail: `${x.kind}: ${formatBytes(x.bytes)}`,
     suggestion: 'For capacity planning.',
+    value: x.bytes,
+    threshold: o.relationSizeMinBytes,
+    unit: 'bytes' as const,
   }));
 }
 
@@ -266,15 +83,21 @@ export function tableBloat(rows: TableRow[], o: Opts): PgFinding[] {
       (r) =>
         r.dead >= o.tableBloatMinDeadTuples && r.dead / Math.max(1, r.live + r.dead) >= o.tableBloatMinRatio,
     )
-    .map((r) => ({
-      check: 'table_bloat',
-      severity: 'warning',
-      object: r.table,
-      detail: `${r.dead} dead tuples (${((100 * r.dead) / (r.live + r.dead)).toFixed(0)}% of the table)`,
-      suggestion:
-        'Vacuum it and check autovacuum keeps up (or a long transaction holds the xmin horizon back).',
-      sql: `VACUUM (ANALYZE) ${r.table};`,
-    }));
+    .map((r) => {
+      const ratio = r.dead / (r.live + r.dead);
+      return {
+        check: 'table_bloat',
+        severity: 'warning',
+        object: r.table,
+        detail: `${r.dead} dead tuples (${(100 * ratio).toFixed(0)}% of the table)`,
+        suggestion:
+          'Vacuum it and check autovacuum keeps up (or a long transaction holds the xmin horizon back).',
+        sql: `VACUUM (ANALYZE) ${r.table};`,
+        value: ratio,
+        threshold: o.tableBloatMinRatio,
+        unit: 'ratio',
+      };
+    });
 }
 
 /**
@@ -282,59 +105,125 @@ export function tableBloat(rows: TableRow[], o: Opts): PgFinding[] {
  * width + 4-byte line pointer) over the usable page space at the index's fillfactor; bloat is the rest.
  * Needs ANALYZE statistics (skipped for expression indexes and indexes without pg_stats rows).
  */
-export function indexBloat(rows: IndexRow[], o: Opts): PgFinding[] {
+export function indexBloat(rows: IndexRow[], o: Opts, version: number): PgFinding[] {
   const out: PgFinding[] = [];
   for (const r of rows) {
-    if (r.method !== 'btree' || r.exprs || r.avg_width == null || r.relpages < 2) continue;
+    if (r.method !== 'btree' || r.exprs || r.avg_width == null || r.relpages < 2 || !r.valid) continue;
     const tuple = 8 + Math.ceil(r.avg_width / 8) * 8 + 4;
     const usable = ((r.block_size - 24 - 16) * r.fillfactor) / 100;
     const expectedPages = Math.ceil((Math.max(0, r.reltuples) * tuple) / usable) + 1;
     const bloatBytes = Math.max(0, r.relpages - expectedPages) * r.block_size;
     const ratio = bloatBytes / (r.relpages * r.block_size);
-    if (bloatBytes >= o.indexBloatMinBytes && ratio >= o.indexBloatMinRatio)
-      out.push({
-        check: 'index_bloat',
-        severity: 'warning',
-        object: r.index,
-        detail: `~${mb(bloatBytes)} of ${mb(r.relpages * r.block_size)} is bloat (${(ratio * 100).toFixed(0)}%)`,
-        suggestion: 'Rebuild it without blocking writes.',
-        sql: `REINDEX INDEX CONCURRENTLY ${r.index};`,
-      });
+    if (bloatBytes < o.indexBloatMinBytes || ratio < o.indexBloatMinRatio) continue;
+    // REINDEX CONCURRENTLY (12+) cannot rebuild an exclusion constraint's index.
+    const online = version >= 120000 && !r.exclusion;
+    out.push({
+      check: 'index_bloat',
+      severity: 'warning',
+      object: r.index,
+      detail: `~${formatBytes(bloatBytes)} of ${formatBytes(r.relpages * r.block_size)} is bloat (${(ratio * 100).toFixed(0)}%)`,
+      suggestion: online
+        ? 'Rebuild it without blocking writes.'
+        : 'Rebuild it (this REINDEX blocks writes to the table while it runs).',
+      sql: `REINDEX INDEX${online ? ' CONCURRENTLY' : ''} ${r.index};`,
+      value: bloatBytes,
+      threshold: o.indexBloatMinBytes,
+      unit: 'bytes',
+    });
   }
   return out;
 }
 
-const TYPE_MAX: Record<string, number> = {
-  smallint: 32767,
-  integer: 2147483647,
-  bigint: 2 ** 63 - 1,
+const TYPE_RANGE: Record<string, [number, number]> = {
+  smallint: [-32768, 32767],
+  integer: [-2147483648, 2147483647],
+  bigint: [-(2 ** 63), 2 ** 63 - 1],
 };
 
-/** Sequences above sequenceMaxRatio of the smaller of their own max and their column type's max. */
-export function sequenceOverflow(rows: SequenceRow[], o: Opts): PgFinding[] {
-  return rows.flatMap((r) => {
-    const colMax = r.column_type ? TYPE_MAX[r.column_type] : undefined;
-    const limit = Math.min(r.seq_max, colMax ?? Number.POSITIVE_INFINITY);
-    const ratio = r.last_value / limit;
-    if (ratio < o.sequenceMaxRatio) return [];
-    const col = r.table && r.column ? `${r.table}.${r.column}` : undefined;
-    return [
-      {
-        check: 'sequence_overflow' as const,
-        severity: (ratio >= 0.99 ? 'critical' : 'warning') as FindingSeverity,
-        object: r.sequence,
-        detail: `${(ratio * 100).toFixed(1)}% used (${r.last_value} of ${limit}${col ? `, feeds ${col} ${r.column_type}` : ''})`,
-        suggestion:
-          'Widen the column and the sequence to bigint before inserts start failing (the ALTER rewrites the table).',
-        sql: col
-          ? `ALTER TABLE ${r.table} ALTER COLUMN ${r.column} TYPE bigint; ALTER SEQUENCE ${r.sequence} AS bigint;`
-          : `ALTER SEQUENCE ${r.sequence} AS bigint;`,
-      },
-    ];
-  });
+/**
+ * Sequences above sequenceMaxRatio of the first limit they will hit: their own MAXVALUE (MINVALUE when
+ * descending) or the type of a column they feed. Fed columns come from OWNED BY / identity and, as PgHero
+ * does, from every DEFAULT nextval('...'), since a column can use a sequence it does not own.
+ */
+export function sequenceOverflow(seqs: SequenceRow[], columns: SequenceColumnRow[], o: Opts): PgFinding[] {
+  const feeders = new Map<string, SequenceColumnRow[]>();
+  // PgHero fills in a missing schema when the name is unique; an unresolved DEFAULT is matched the same way.
+  const lastName = (q: string) => {
+    const m = /(?:^|\.)("(?:[^"]|"")+"|[^."]+)$/.exec(q);
+    const part = m?.[1] ?? q;
+    return part.startsWith('"') ? part.slice(1, -1).replace(/""/g, '"') : part.toLowerCase();
+  };
+  for (const c of columns) {
+    let oid = String(c.seq_oid);
+    if (oid === '0' && c.seq_name) {
+      const named = seqs.filter((s) => lastName(s.sequence) === lastName(c.seq_name!));
+      if (named.length !== 1) continue;
+      oid = String(named[0]!.oid);
+    }
+    const list = feeders.get(oid) ?? [];
+    const same = list.find((x) => x.table === c.table && x.column === c.column);
+    if (same) same.owned ||= c.owned;
+    else list.push({ ...c });
+    feeders.set(oid, list);
+  }
+  const out: PgFinding[] = [];
+  for (const s of seqs) {
+    if (s.last_value == null) continue;
+    const up = s.increment > 0;
+    const fed = feeders.get(String(s.oid)) ?? [];
+    let limit = up ? s.seq_max : s.seq_min;
+    let by: SequenceColumnRow | undefined;
+    for (const f of fed) {
+      const range = TYPE_RANGE[f.column_type];
+      if (!range) continue;
+      const bound = up ? range[1] : range[0];
+      // At a tie (a serial: an integer sequence on an integer column) the column is the one to widen.
+      if (up ? bound <= limit : bound >= limit) [limit, by] = [bound, f];
+    }
+    // A CYCLE sequence wraps at its own bound instead of failing.
+    if (s.cycle && !by) continue;
+    const sameSign = (limit > 0 && s.last_value >= 0) || (limit < 0 && s.last_value <= 0);
+    const ratio = sameSign ? s.last_value / limit : (s.last_value - s.start) / (limit - s.start);
+    if (!(ratio >= o.sequenceMaxRatio)) continue;
+    const narrow = fed.filter((f) => f.column_type === 'smallint' || f.column_type === 'integer');
+    const sql = by
+      ? [
+          ...narrow.map((f) => `ALTER TABLE ${f.table} ALTER COLUMN ${f.column} TYPE bigint;`),
+          ...(s.seq_type === 'bigint' ? [] : [`ALTER SEQUENCE ${s.sequence} AS bigint;`]),
+        ].join(' ')
+      : `ALTER SEQUENCE ${s.sequence}${s.seq_type === 'bigint' ? '' : ' AS bigint'} ${up ? 'NO MAXVALUE' : 'NO MINVALUE'};`;
+    const unowned = fed.filter((f) => !f.owned);
+    out.push({
+      check: 'sequence_overflow',
+      severity: (ratio >= 0.99 ? 'critical' : 'warning') as FindingSeverity,
+      object: s.sequence,
+      detail: `${(ratio * 100).toFixed(2)}% used (${s.last_value} of ${limit}: ${
+        by
+          ? `${by.table}.${by.column} is ${by.column_type}${by.owned ? '' : ', fed by DEFAULT nextval() without OWNED BY'}`
+          : `the sequence's own ${up ? 'MAXVALUE' : 'MINVALUE'}`
+      }); inserts fail once it is reached`,
+      suggestion: `${
+        by
+          ? 'Widen the column(s) and the sequence to bigint before inserts start failing (ALTER COLUMN TYPE rewrites the table under an ACCESS EXCLUSIVE lock; widen foreign keys that reference it too).'
+          : `Lift the sequence's own ${up ? 'MAXVALUE' : 'MINVALUE'}.`
+      }${
+        unowned.length
+          ? ` ${unowned.map((f) => `${f.table}.${f.column}`).join(', ')} use(s) it without OWNED BY: consider ALTER SEQUENCE ${s.sequence} OWNED BY ... so it is dropped with its column.`
+          : ''
+      }`,
+      sql,
+      value: ratio,
+      threshold: o.sequenceMaxRatio,
+      unit: 'ratio',
+    });
+  }
+  return out;
 }
 
-/** Tables with fewer than wraparoundMinLeft transaction IDs before wraparound (PgHero: 1.5 billion). */
+/**
+ * Tables with fewer than wraparoundMinLeft transaction IDs before wraparound (PgHero's overview page:
+ * transaction_id_danger(threshold: 1500000000)); critical under 100 million.
+ */
 export function wraparound(rows: Array<{ table: string; left: number }>, o: Opts): PgFinding[] {
   return rows
     .filter((r) => r.left < o.wraparoundMinLeft)
@@ -346,6 +235,9 @@ export function wraparound(rows: Array<{ table: string; left: number }>, o: Opts
       suggestion:
         'Freeze it now and check why autovacuum has not (long transactions, abandoned replication slots).',
       sql: `VACUUM (FREEZE, VERBOSE) ${r.table};`,
+      value: r.left,
+      threshold: o.wraparoundMinLeft,
+      unit: 'transactions',
     }));
 }
 
@@ -363,6 +255,88 @@ export function statsReset(
       detail: `statistics were reset ${(r.age_ms / 3600000).toFixed(1)} h ago (${r.reset.toISOString()})`,
       suggestion:
         'Unused- and missing-index findings are low confidence until statistics cover a full week of traffic.',
+      value: r.age_ms,
+      threshold: o.statsMinAgeMs,
+      unit: 'ms',
     },
   ];
+}
+
+/**
+ * Tables without a primary key: logical replication cannot replicate their UPDATEs and DELETEs, duplicate
+ * rows cannot be told apart, and most ORMs need one. The fix promotes a unique NOT NULL index when there is
+ * one, else adds an identity column (a table rewrite).
+ */
+export function noPrimaryKey(rows: NoPrimaryKeyRow[]): PgFinding[] {
+  return rows.map((r) => {
+    const base = {
+      check: 'no_primary_key' as const,
+      severity: 'warning' as const,
+      object: r.table,
+      detail: `${r.table} has no primary key (~${Math.round(r.rows)} rows)`,
+    };
+    if (r.kind === 'p')
+      return {
+        ...base,
+        suggestion:
+          'Add a primary key that includes the partition key columns (ALTER TABLE ... ADD PRIMARY KEY (partition key, ...)).',
+      };
+    if (r.candidate_index)
+      return {
+        ...base,
+        suggestion: `Promote the unique index ${r.candidate_index} (its columns are NOT NULL): it becomes the primary key without a rebuild.`,
+        sql: `ALTER TABLE ${r.table} ADD PRIMARY KEY USING INDEX ${r.candidate_index};`,
+      };
+    const taken = new Set(r.column_names);
+    const name = ['id', 'row_id', 'pk_id'].find((n) => !taken.has(n)) ?? `id_${taken.size + 1}`;
+    return {
+      ...base,
+      suggestion: `Add a surrogate key. This rewrites the table under an ACCESS EXCLUSIVE lock, and INSERTs without a column list must then name their columns; on a large table plan it for a quiet hour.`,
+      sql: `ALTER TABLE ${r.table} ADD COLUMN ${name} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY;`,
+    };
+  });
+}
+
+const OFF = /(?:^|\s)autovacuum_enabled=(?:false|off|no|0|f|n)(?:\s|$)/i;
+
+/** Tables with autovacuum switched off (reloption, or the TOAST table's), and the server-wide settings. */
+export function autovacuumDisabled(rows: AutovacuumRow[], server: ServerRow | undefined): PgFinding[] {
+  const out: PgFinding[] = [];
+  const off = (v: string | undefined) => v !== undefined && /^(off|false|0|no)$/i.test(v);
+  if (server && off(server.autovacuum))
+    out.push({
+      check: 'autovacuum_disabled',
+      severity: 'warning',
+      object: 'server',
+      detail:
+        'autovacuum = off: dead rows pile up and statistics go stale (only anti-wraparound vacuums still run)',
+      suggestion:
+        'Turn it back on, then reload the configuration: SELECT pg_reload_conf(); (on a managed service, change the parameter group or flags instead).',
+      sql: 'ALTER SYSTEM SET autovacuum = on;',
+    });
+  if (server && off(server.track_counts))
+    out.push({
+      check: 'autovacuum_disabled',
+      severity: 'warning',
+      object: 'server',
+      detail:
+        'track_counts = off: autovacuum cannot see which tables need vacuuming, and usage statistics are empty',
+      suggestion: 'Turn it back on, then SELECT pg_reload_conf();',
+      sql: 'ALTER SYSTEM SET track_counts = on;',
+    });
+  for (const r of rows) {
+    const heap = OFF.test(r.options);
+    const toast = OFF.test(r.toast_options);
+    if (!heap && !toast) continue;
+    const what = [heap ? 'autovacuum_enabled' : '', toast ? 'toast.autovacuum_enabled' : ''].filter(Boolean);
+    out.push({
+      check: 'autovacuum_disabled',
+      severity: 'warning',
+      object: r.table,
+      detail: `${what.join(' and ')} = false on ${r.table}: it is vacuumed only to prevent wraparound`,
+      suggestion: 'Reset the storage parameter so autovacuum takes care of it again.',
+      sql: `ALTER ${r.kind === 'm' ? 'MATERIALIZED VIEW' : 'TABLE'} ${r.table} RESET (${what.join(', ')});`,
+    });
+  }
+  return out;
 }

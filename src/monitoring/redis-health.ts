@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { Finding, FindingSeverity, FindingUnit } from './finding.js';
 import { type RedisHealthOptions, resolveMonitoringOptions } from './options.js';
-import type { FindingSeverity } from './pg-check-rules.js';
 
 /** Health figures of one Redis server. */
 export interface RedisNodeHealth {
@@ -14,6 +14,8 @@ export interface RedisNodeHealth {
   usedMemory: number;
   /** 0 when no limit. */
   maxMemory: number;
+  /** maxmemory-policy (noeviction, allkeys-lru, volatile-lru, ...). */
+  maxMemoryPolicy: string;
   /** usedMemory / maxMemory (null when no limit). */
   memoryRatio: number | null;
   fragmentationRatio: number;
@@ -30,13 +32,23 @@ export interface RedisNodeHealth {
   error?: string;
 }
 
-/** A problem seen on a Redis server. */
-export interface RedisFinding {
-  check: 'memory' | 'fragmentation' | 'evictions' | 'rejected_connections' | 'hit_rate' | 'unreachable';
-  severity: FindingSeverity;
+/** Checks of {@link redisHealth}. */
+export type RedisCheckName =
+  | 'memory'
+  | 'no_maxmemory'
+  | 'eviction_policy'
+  | 'fragmentation'
+  | 'evictions'
+  | 'rejected_connections'
+  | 'hit_rate'
+  | 'unreachable';
+
+/** A problem seen on a Redis server (`object` is the node, host:port). */
+export interface RedisFinding extends Finding<RedisCheckName> {
+  /** host:port (same as `object`). */
   node: string;
-  detail: string;
-  suggestion: string;
+  /** A Redis command that fixes it on that node, as redis-cli takes it (CONFIG SET ...). */
+  command?: string;
 }
 
 /** What {@link redisHealth} returns: per node and the total. */
@@ -44,7 +56,10 @@ export interface RedisHealth {
   status: 'pass' | 'warn' | 'fail';
   cluster: boolean;
   nodes: RedisNodeHealth[];
-  total: Omit<RedisNodeHealth, 'node' | 'status' | 'findings' | 'fragmentationRatio' | 'error' | 'windowSec'>;
+  total: Omit<
+    RedisNodeHealth,
+    'node' | 'status' | 'findings' | 'fragmentationRatio' | 'error' | 'windowSec' | 'maxMemoryPolicy'
+  >;
   findings: RedisFinding[];
   /** Raw samples: pass this result as `since` to the next call to get rates without sleeping. */
   samples: Record<string, { at: number; info: Record<string, string> }>;
@@ -180,6 +195,7 @@ function failedNode(node: string, e: Error): RedisNodeHealth {
     lifetimeHitRate: null,
     usedMemory: 0,
     maxMemory: 0,
+    maxMemoryPolicy: '',
     memoryRatio: null,
     fragmentationRatio: 0,
     evictionsPerSec: 0,
@@ -196,6 +212,7 @@ function failedNode(node: string, e: Error): RedisNodeHealth {
         check: 'unreachable',
         severity: 'critical',
         node,
+        object: node,
         detail: e.message,
         suggestion: 'Check the server and network.',
       },
@@ -230,6 +247,7 @@ function nodeHealth(
     lifetimeHitRate: rate(hits, misses),
     usedMemory,
     maxMemory,
+    maxMemoryPolicy: i.maxmemory_policy ?? '',
     memoryRatio,
     fragmentationRatio,
     evictionsPerSec: dt > 0 ? d('evicted_keys', evicted) / dt : 0,
@@ -242,14 +260,49 @@ function nodeHealth(
     windowSec: dt,
     findings: [],
   };
-  const add = (check: RedisFinding['check'], severity: FindingSeverity, detail: string, suggestion: string) =>
-    h.findings.push({ check, severity, node, detail, suggestion });
+  type Extra = { value?: number; threshold?: number; unit?: FindingUnit; command?: string };
+  const add = (
+    check: RedisFinding['check'],
+    severity: FindingSeverity,
+    detail: string,
+    suggestion: string,
+    extra: Extra = {},
+  ) => h.findings.push({ check, severity, node, object: node, detail, suggestion, ...extra });
+  const policy = i.maxmemory_policy ?? '';
+  if (maxMemory === 0) {
+    // A starting point, to be reviewed: 3/4 of the machine, and never below twice what is in use now.
+    const system = num(i, 'total_system_memory');
+    const suggested = Math.max(
+      2 * usedMemory,
+      Math.floor((system || 4 * usedMemory) * 0.75),
+      64 * 1024 * 1024,
+    );
+    const mb = Math.ceil(suggested / 1048576);
+    add(
+      'no_maxmemory',
+      'warning',
+      'maxmemory is not set: memory grows until the OS kills the server (no key is ever evicted)',
+      `Set a limit (${mb} MB is 3/4 of the machine's memory, or twice what is in use if more: adjust it to what the host can spare), with maxmemory-policy volatile-lru so cache entries (they have TTLs) are evicted and tag counters are kept; persist with CONFIG REWRITE or redis.conf.`,
+      { command: `CONFIG SET maxmemory ${mb}mb` },
+    );
+  }
+  if (policy.startsWith('allkeys-')) {
+    const volatile = policy.replace('allkeys-', 'volatile-');
+    add(
+      'eviction_policy',
+      'warning',
+      `maxmemory-policy is ${policy}: keys without a TTL can be evicted, including dbkit/cache tag counters (an evicted counter resets its tag's version, so invalidated entries can be served again)`,
+      `Use ${volatile}: only keys with a TTL are evicted. Persist with CONFIG REWRITE or redis.conf.`,
+      { command: `CONFIG SET maxmemory-policy ${volatile}` },
+    );
+  }
   if (memoryRatio !== null && memoryRatio >= o.memoryWarnRatio)
     add(
       'memory',
       memoryRatio >= 0.98 ? 'critical' : 'warning',
       `used_memory is ${(memoryRatio * 100).toFixed(0)}% of maxmemory`,
       'Raise maxmemory, shorten TTLs, or compress cached values.',
+      { value: memoryRatio, threshold: o.memoryWarnRatio, unit: 'ratio' },
     );
   if (fragmentationRatio >= o.fragmentationWarnRatio && usedMemory > 100 * 1024 * 1024)
     add(
@@ -257,6 +310,7 @@ function nodeHealth(
       'warning',
       `mem_fragmentation_ratio ${fragmentationRatio}`,
       'Enable activedefrag or restart in a quiet hour.',
+      { value: fragmentationRatio, threshold: o.fragmentationWarnRatio, unit: 'ratio' },
     );
   if (h.evictionsPerSec > 0)
     add(
@@ -264,6 +318,7 @@ function nodeHealth(
       'warning',
       `${h.evictionsPerSec.toFixed(1)} evictions/s`,
       'The cache is full: raise maxmemory or cache less.',
+      { value: h.evictionsPerSec, threshold: 0, unit: 'per_second' },
     );
   if (h.rejectedConnectionsPerSec > 0)
     add(
@@ -271,6 +326,7 @@ function nodeHealth(
       'critical',
       `${h.rejectedConnectionsPerSec.toFixed(1)} rejected connections/s`,
       'maxclients reached: pool connections in the application.',
+      { value: h.rejectedConnectionsPerSec, threshold: 0, unit: 'per_second' },
     );
   if (windowHit !== null && windowHit < o.hitRateWarn)
     add(
@@ -278,6 +334,7 @@ function nodeHealth(
       'warning',
       `hit rate ${(windowHit * 100).toFixed(1)}% over ${dt.toFixed(1)} s`,
       'Check keys, TTLs and invalidation.',
+      { value: windowHit, threshold: o.hitRateWarn, unit: 'ratio' },
     );
   h.status = h.findings.some((f) => f.severity === 'critical')
     ? 'fail'

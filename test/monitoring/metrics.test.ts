@@ -1,4 +1,4 @@
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { Registry } from 'prom-client';
@@ -23,7 +23,7 @@ const cache = {
     corruptEntries: 0,
     bytesRaw: 4000,
     bytesStored: 1000,
-    compressionRatio: 0.25,
+    compressionRatio: 4,
     codecs: { lz4: 1 },
     circuit: 'closed' as const,
   }),
@@ -85,8 +85,26 @@ describe('collectMetrics', () => {
     ).toBe(1);
     expect(line(text, 'db_client_connection_wait_time_seconds_count{pool_name="metrics"}')).toBe(6);
     expect(line(text, 'dbkit_cache_hits_total{cache="users"}')).toBe(5);
-    expect(line(text, 'dbkit_cache_bytes{cache="users",stage="stored"}')).toBe(1000);
-    expect(line(text, 'dbkit_clients_created{kind="redis"}')).toBe(2);
+    expect(line(text, 'dbkit_cache_bytes_total{cache="users",stage="stored"}')).toBe(1000);
+    expect(line(text, 'dbkit_cache_compression_ratio{cache="users"}')).toBe(4);
+    expect(text).toContain('# HELP dbkit_cache_compression_ratio bytesRaw / bytesStored');
+    expect(line(text, 'dbkit_clients_created_total{kind="redis"}')).toBe(2);
+    // Running totals are counters, levels are gauges.
+    for (const name of [
+      'dbkit_cache_hits_total',
+      'dbkit_cache_misses_total',
+      'dbkit_cache_errors_total',
+      'dbkit_cache_loader_calls_total',
+      'dbkit_cache_bytes_total',
+      'db_client_connection_timeouts_total',
+      'dbkit_pool_errors_total',
+      'dbkit_clients_created_total',
+      'dbkit_redis_evicted_keys_total',
+    ])
+      expect(text, name).toContain(`# TYPE ${name} counter`);
+    for (const name of ['db_client_connection_count', 'dbkit_cache_hit_ratio', 'dbkit_pool_health_score'])
+      expect(text, name).toContain(`# TYPE ${name} gauge`);
+    expect(text).toContain('# TYPE db_client_operation_duration_seconds histogram');
     expect(line(text, 'dbkit_pg_connections{state="active"}')).toBeGreaterThanOrEqual(3);
     expect(line(text, 'dbkit_pg_max_connections')).toBeGreaterThan(0);
     expect(line(text, 'dbkit_redis_used_memory_bytes')).toBeGreaterThan(0);
@@ -96,6 +114,44 @@ describe('collectMetrics', () => {
     expect(line(after, 'db_client_connection_wait_time_seconds_count{pool_name="metrics"}')).toBe(7);
     handle.stop();
     expect(await registry.metrics()).not.toMatch(/db_client_connection_max/);
+  });
+
+  it('starts the Prometheus histograms from what the monitor saw before collectMetrics', async () => {
+    const early = monitorPool(postgres(db.url, { max: 2, onnotice: () => {} }), { name: 'early' });
+    try {
+      for (let i = 0; i < 3; i++) await early.sql`select ${i}::int`;
+      await early.sql`select 1/0`.catch(() => {});
+      const registry = new Registry();
+      const handle = collectMetrics({ registry, pools: [early] });
+      await early.sql`select 1`;
+      const text = await registry.metrics();
+      const ok =
+        'db_client_operation_duration_seconds_count{pool_name="early",db_system_name="postgresql",error_type=""}';
+      // 4 earlier queries (the failed one among them: the monitor keeps one histogram) + 1 after.
+      expect(line(text, ok)).toBe(5);
+      expect(line(text, 'db_client_connection_wait_time_seconds_count{pool_name="early"}')).toBe(5);
+      const st = early.stats();
+      const sum = line(
+        text,
+        'db_client_operation_duration_seconds_sum{pool_name="early",db_system_name="postgresql",error_type=""}',
+      )!;
+      expect(sum).toBeCloseTo(st.duration.sumMs / 1000, 6);
+      const inf = line(
+        text,
+        'db_client_operation_duration_seconds_bucket{pool_name="early",db_system_name="postgresql",error_type="",le="+Inf"}',
+      );
+      expect(inf).toBe(5);
+      handle.stop();
+      // Other bucket bounds cannot take the earlier counts: they start empty instead of inventing values.
+      const other = new Registry();
+      const h2 = collectMetrics({ registry: other, pools: [early], bucketsMs: [1, 10, 100] });
+      expect(await other.metrics()).not.toMatch(
+        /db_client_operation_duration_seconds_count\{pool_name="early"/,
+      );
+      h2.stop();
+    } finally {
+      await early.sql.end({ timeout: 2 });
+    }
   });
 
   it('reports to an OpenTelemetry meter', async () => {
@@ -129,6 +185,22 @@ describe('collectMetrics', () => {
     expect(points.find((p) => p.attributes['error.type'] === undefined)!.value.count).toBe(1);
     expect(get('db.client.connection.wait_time')!.dataPoints.length).toBe(1);
     expect(get('dbkit.cache.hit_ratio')!.dataPoints[0]!.value).toBeCloseTo(5 / 6);
+    expect(get('dbkit.cache.compression_ratio')!.dataPoints[0]!.value).toBe(4);
+    // Running totals are monotonic sums (counters); levels are gauges.
+    for (const name of [
+      'dbkit.cache.hits',
+      'dbkit.cache.misses',
+      'dbkit.cache.loader.calls',
+      'db.client.connection.timeouts',
+      'dbkit.pool.errors',
+      'dbkit.cache.bytes_written',
+    ]) {
+      const m = get(name)!;
+      expect(m, name).toBeDefined();
+      expect(m.dataPointType, name).toBe(DataPointType.SUM);
+      expect((m as { isMonotonic?: boolean }).isMonotonic, name).toBe(true);
+    }
+    expect(get('dbkit.cache.hit_ratio')!.dataPointType).toBe(DataPointType.GAUGE);
     handle.stop();
     await provider.shutdown();
   });

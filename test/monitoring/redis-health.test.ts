@@ -26,9 +26,12 @@ describe('redisHealth', () => {
 
   it('computes the hit rate from INFO deltas and reports memory against maxmemory', async () => {
     const first = await redisHealth(redis, { sampleMs: 0 });
-    expect(first).toMatchObject({ status: 'pass', cluster: false });
+    // allkeys-lru is itself a finding (see below), nothing else is.
+    expect(first).toMatchObject({ status: 'warn', cluster: false });
+    expect(first.findings.map((f) => f.check)).toEqual(['eviction_policy']);
     expect(first.nodes).toHaveLength(1);
     expect(first.nodes[0]!.maxMemory).toBe(3 * 1024 * 1024);
+    expect(first.nodes[0]!.maxMemoryPolicy).toBe('allkeys-lru');
 
     await redis.set('a', '1');
     await redis.set('b', '2');
@@ -45,6 +48,37 @@ describe('redisHealth', () => {
     expect(second.nodes[0]!.memoryRatio).toBeGreaterThan(0);
   });
 
+  it('flags maxmemory unset and an allkeys-* policy, and their CONFIG SET fixes work as given', async () => {
+    const s = await spawnRedis();
+    const r = new Redis(s.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
+    try {
+      await r.connect();
+      await r.config('SET', 'maxmemory-policy', 'allkeys-lfu');
+      const h = await redisHealth(r, { sampleMs: 0 });
+      const by = Object.fromEntries(h.findings.map((f) => [f.check, f]));
+      expect(Object.keys(by).sort()).toEqual(['eviction_policy', 'no_maxmemory']);
+      expect(by.eviction_policy).toMatchObject({
+        severity: 'warning',
+        command: 'CONFIG SET maxmemory-policy volatile-lfu',
+      });
+      expect(by.eviction_policy!.detail).toMatch(/tag counters/);
+      expect(by.no_maxmemory!.command).toMatch(/^CONFIG SET maxmemory \d+mb$/);
+      for (const f of h.findings) {
+        expect(f.object).toBe(f.node);
+        const [cmd, ...args] = f.command!.split(' ');
+        await r.call(cmd!, ...args);
+      }
+      const after = await redisHealth(r, { sampleMs: 0 });
+      expect(after.findings).toEqual([]);
+      expect(after.status).toBe('pass');
+      expect(after.nodes[0]!.maxMemoryPolicy).toBe('volatile-lfu');
+      expect(after.nodes[0]!.maxMemory).toBeGreaterThanOrEqual(64 * 1024 * 1024);
+    } finally {
+      r.disconnect();
+      await s.dispose();
+    }
+  });
+
   it('reports evictions per second and a warning when the cache is full', async () => {
     const before = await redisHealth(redis, { sampleMs: 0 });
     const big = 'x'.repeat(64 * 1024);
@@ -54,6 +88,10 @@ describe('redisHealth', () => {
     expect(n.evictedKeys).toBeGreaterThan(before.nodes[0]!.evictedKeys);
     expect(n.evictionsPerSec).toBeGreaterThan(0);
     expect(after.findings.map((f) => f.check)).toContain('evictions');
+    expect(after.findings.find((f) => f.check === 'evictions')).toMatchObject({
+      threshold: 0,
+      unit: 'per_second',
+    });
     expect(after.status).not.toBe('pass');
   });
 
