@@ -1,127 +1,742 @@
 import { createHash } from 'node:crypto';
+import { COL_NAME, NOT_BARE_LABEL, RESERVED, TYPE_FUNC_NAME } from './sql-keywords.js';
+import { lex, T, type Token } from './sql-lexer.js';
 
 /** What {@link fingerprintQuery} returns: the normalized text and a short stable id. */
 export interface QueryFingerprint {
-  /** Normalized SQL: literals and parameters as `?`, lists collapsed, keywords lower-case, one space. */
+  /** Normalized SQL: literals and parameters as `?`, lists collapsed, keywords lower-case, canonical spacing. */
   fingerprint: string;
   /** First 16 hex chars of the SHA-1 of `fingerprint`. */
   id: string;
 }
 
-const isIdentStart = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c > 127;
-const isIdentChar = (c: number) => isIdentStart(c) || (c >= 48 && c <= 57) || c === 36;
-const isDigit = (c: number) => c >= 48 && c <= 57;
-const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13 || c === 12;
+// Output piece kinds: they decide spacing and whether a `-` that follows is unary or binary.
+const P = {
+  /** identifier, type name: ends an operand */
+  ID: 1,
+  /** `?` */
+  LIT: 2,
+  /** keyword that does not end an operand (select, and, between, ...) */
+  KW: 3,
+  /** keyword that ends an operand (null after IS, end, current_date, ...) */
+  OKW: 4,
+  OPEN: 5,
+  CLOSE: 6,
+  COMMA: 7,
+  DOT: 8,
+  CAST: 9,
+  BINOP: 10,
+  UNOP: 11,
+  SEMI: 12,
+  /** `*` as "all columns" */
+  STAR: 13,
+  OTHER: 14,
+} as const;
+type PieceKind = (typeof P)[keyof typeof P];
+
+const OPERAND_END = new Set<number>([P.ID, P.LIT, P.OKW, P.CLOSE, P.STAR]);
+
+/** Keywords that end an operand, so a `-` after them is binary (`end - 1`, `current_date - 1`). */
+const OPERAND_KEYWORDS = new Set([
+  'end',
+  'current_date',
+  'current_time',
+  'current_timestamp',
+  'localtime',
+  'localtimestamp',
+  'current_user',
+  'current_role',
+  'current_catalog',
+  'current_schema',
+  'session_user',
+  'user',
+]);
+
+/** Unreserved keywords that introduce an expression rather than end one (`order by -1`, `rows between -1`). */
+const EXPR_INTRO = new Set([
+  'by',
+  'rows',
+  'range',
+  'groups',
+  'preceding',
+  'following',
+  'partition',
+  'set',
+  'escape',
+  'zone',
+  'at',
+  'increment',
+  'minvalue',
+  'maxvalue',
+  'returns',
+  'return',
+  'of',
+  'over',
+  'filter',
+  'within',
+  'nulls',
+  'absolute',
+  'relative',
+  'forward',
+  'backward',
+]);
+
+/** Words after which a select-list item ends. */
+const SELECT_LIST_END = new Set([
+  'from',
+  'into',
+  'where',
+  'group',
+  'having',
+  'window',
+  'order',
+  'limit',
+  'offset',
+  'fetch',
+  'for',
+  'union',
+  'intersect',
+  'except',
+  'returning',
+]);
+
+/** Column-name keywords that are type names (the others, like `between` or `coalesce`, never start a type). */
+const COL_NAME_TYPES = new Set([
+  'bigint',
+  'bit',
+  'boolean',
+  'char',
+  'character',
+  'dec',
+  'decimal',
+  'float',
+  'int',
+  'integer',
+  'interval',
+  'national',
+  'nchar',
+  'numeric',
+  'real',
+  'smallint',
+  'time',
+  'timestamp',
+  'varchar',
+]);
+
+/** `WORD 'string'` is a typed literal (`date '2024-01-01'`) unless the word takes a string argument. */
+const NOT_A_TYPE_BEFORE_STRING = new Set([
+  'role',
+  'names',
+  'escape',
+  'zone',
+  'uescape',
+  'password',
+  'encoding',
+  'delimiter',
+  'quote',
+  'location',
+  'owner',
+  'version',
+  'format',
+  'header',
+  'connection',
+  'comment',
+]);
+
+/** Words after `AS` that are not an alias (`as materialized (...)`, `as identity`, `as enum (...)`). */
+const AS_NOT_ALIAS = new Set([
+  'materialized',
+  'identity',
+  'enum',
+  'range',
+  'implicit',
+  'assignment',
+  'permissive',
+  'restrictive',
+  'execute',
+]);
+
+/** `(` follows these without a space, as in a function call; other keywords keep one (`in (?)`, `values (?)`). */
+const SPACE_BEFORE_PAREN = new Set(['values', 'exists', 'as', 'row', 'between']);
+
+/** Words that can start a multi-word or modified type name before a typed literal (`double precision '1'`). */
+const TYPE_PHRASE_START = new Set([
+  'double',
+  'character',
+  'char',
+  'nchar',
+  'national',
+  'bit',
+  'time',
+  'timestamp',
+  'float',
+  'interval',
+  'varchar',
+  'numeric',
+  'decimal',
+  'dec',
+]);
+
+const INTERVAL_FIELDS = new Set(['year', 'month', 'day', 'hour', 'minute', 'second']);
+
+/** Spellings of built-in types, mapped to the name Postgres resolves them to. */
+const TYPE_ALIASES: Record<string, string> = {
+  int: 'int4',
+  integer: 'int4',
+  smallint: 'int2',
+  bigint: 'int8',
+  real: 'float4',
+  decimal: 'numeric',
+  dec: 'numeric',
+  boolean: 'bool',
+};
+/** Internal names whose `_name` is the array type (`_int4` is `int4[]`). */
+const BUILTIN_TYPES = new Set([
+  'int2',
+  'int4',
+  'int8',
+  'float4',
+  'float8',
+  'numeric',
+  'bool',
+  'varchar',
+  'bpchar',
+  'text',
+  'date',
+  'time',
+  'timetz',
+  'timestamp',
+  'timestamptz',
+  'interval',
+  'uuid',
+  'json',
+  'jsonb',
+  'bytea',
+  'bit',
+  'varbit',
+  'oid',
+  'name',
+  'inet',
+  'cidr',
+  'money',
+]);
+
+const isName = (t: Token | undefined) => t !== undefined && (t.kind === T.WORD || t.kind === T.QIDENT);
+const isWord = (t: Token | undefined, w: string) => t !== undefined && t.kind === T.WORD && t.text === w;
+const isPunct = (t: Token | undefined, p: string) => t !== undefined && t.kind === T.PUNCT && t.text === p;
+const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const nameText = (t: Token) => (t.kind === T.QIDENT ? quoteIdent(t.text) : t.text);
+
+/** Renders `( ... )` type modifiers as written (numbers stay numbers: `numeric(10, 2)`), or undefined. */
+function typmods(tk: Token[], j: number): { text: string; end: number } | undefined {
+  if (!isPunct(tk[j], '(')) return undefined;
+  const parts: string[] = [];
+  let k = j + 1;
+  for (; k < tk.length && !isPunct(tk[k], ')'); k++) {
+    const t = tk[k]!;
+    if (t.kind === T.NUMBER || t.kind === T.WORD) parts.push(t.text);
+    else if (t.kind === T.QIDENT) parts.push(quoteIdent(t.text));
+    else if (isPunct(t, ',')) continue;
+    else return undefined;
+  }
+  if (k >= tk.length) return undefined;
+  return { text: `(${parts.join(', ')})`, end: k + 1 };
+}
 
 /**
- * Single pass over the SQL: drops comments, turns string/number/dollar-quoted literals and `$n`
- * parameters into `?`, lower-cases everything outside quoted identifiers and collapses whitespace.
+ * Reads a type name at `i` (after `::`, inside CAST, before a typed literal) and returns its canonical
+ * spelling: `integer` and `int` are `int4`, `timestamp with time zone` is `timestamptz`, `character varying`
+ * is `varchar`, `_int4` and `int array` are `int4[]`.
  */
-function scan(sql: string): string {
-  let out = '';
-  let pendingSpace = false;
-  const emit = (s: string) => {
-    if (pendingSpace && out.length > 0) out += ' ';
-    pendingSpace = false;
-    out += s;
+function readType(tk: Token[], i: number): { text: string; end: number } | undefined {
+  let t = tk[i];
+  if (!isName(t)) return undefined;
+  let schema = '';
+  if (isPunct(tk[i + 1], '.') && isName(tk[i + 2])) {
+    schema = nameText(t!);
+    i += 2;
+    t = tk[i]!;
+  }
+  let j = i + 1;
+  let name: string;
+  let mods: string | undefined;
+  const readMods = () => {
+    const m = typmods(tk, j);
+    if (m) {
+      mods = m.text;
+      j = m.end;
+    }
   };
-  const n = sql.length;
-  let i = 0;
-  while (i < n) {
-    const c = sql.charCodeAt(i);
-    if (isSpace(c)) {
-      pendingSpace = true;
-      i++;
-    } else if (c === 45 && sql.charCodeAt(i + 1) === 45) {
-      // -- comment to end of line
-      const end = sql.indexOf('\n', i);
-      i = end === -1 ? n : end + 1;
-      pendingSpace = true;
-    } else if (c === 47 && sql.charCodeAt(i + 1) === 42) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end === -1 ? n : end + 2;
-      pendingSpace = true;
-    } else if (c === 39) {
-      // 'string' with '' escapes (and backslash escapes, harmless for E'' strings)
-      i++;
-      while (i < n) {
-        const d = sql.charCodeAt(i);
-        if (d === 92) i += 2;
-        else if (d === 39) {
-          if (sql.charCodeAt(i + 1) === 39) i += 2;
-          else break;
-        } else i++;
+  const w = t!.kind === T.WORD ? t!.text : undefined;
+  if (w === undefined) {
+    name = nameText(t!);
+    readMods();
+  } else if (w === 'double' && isWord(tk[j], 'precision')) {
+    name = 'float8';
+    j++;
+  } else if (w === 'character' || w === 'char' || w === 'nchar' || w === 'national') {
+    if (w === 'national' && (isWord(tk[j], 'character') || isWord(tk[j], 'char'))) j++;
+    if (isWord(tk[j], 'varying')) {
+      name = 'varchar';
+      j++;
+      readMods();
+    } else {
+      name = 'bpchar';
+      readMods();
+      mods ??= '(1)'; // char without a length is char(1)
+    }
+  } else if (w === 'bit') {
+    if (isWord(tk[j], 'varying')) {
+      name = 'varbit';
+      j++;
+      readMods();
+    } else {
+      name = 'bit';
+      readMods();
+      mods ??= '(1)';
+    }
+  } else if (w === 'time' || w === 'timestamp') {
+    name = w;
+    readMods();
+    if ((isWord(tk[j], 'with') || isWord(tk[j], 'without')) && isWord(tk[j + 1], 'time')) {
+      if (isWord(tk[j + 2], 'zone')) {
+        if (tk[j]!.text === 'with') name = w === 'time' ? 'timetz' : 'timestamptz';
+        j += 3;
       }
-      i++;
-      // E'..', B'..', X'..', N'..' prefixes belong to the literal
-      if (!pendingSpace && /(?:^|[^a-z0-9_$])[ebxn]$/.test(out)) out = out.slice(0, -1);
-      emit('?');
-    } else if (c === 34) {
-      const start = i;
-      i++;
-      while (i < n) {
-        if (sql.charCodeAt(i) === 34) {
-          if (sql.charCodeAt(i + 1) === 34) i += 2;
-          else break;
-        } else i++;
+    }
+  } else if (w === 'float') {
+    const m = typmods(tk, j);
+    name = 'float8';
+    if (m) {
+      j = m.end;
+      const p = Number(m.text.slice(1, -1));
+      if (p >= 1 && p <= 24) name = 'float4';
+    }
+  } else if (w === 'interval') {
+    name = 'interval';
+    readMods();
+    j = intervalFields(tk, j, (f) => {
+      name += ` ${f}`;
+    });
+  } else {
+    name = TYPE_ALIASES[w] ?? w;
+    if (name[0] === '_' && BUILTIN_TYPES.has(name.slice(1))) name = `${name.slice(1)}[]`;
+    readMods();
+  }
+  if (
+    schema === 'pg_catalog' &&
+    (BUILTIN_TYPES.has(name.replace(/\[\]$/, '')) || name.startsWith('interval'))
+  )
+    schema = '';
+  let text = (schema ? `${schema}.` : '') + name + (mods ?? '');
+  // Array bounds are not enforced by Postgres: int[], int[3], int array and int array[3] are one type.
+  for (;;) {
+    if (isPunct(tk[j], '[')) {
+      let k = j + 1;
+      while (k < tk.length && !isPunct(tk[k], ']')) k++;
+      if (k >= tk.length) break;
+      text += '[]';
+      j = k + 1;
+    } else if (isWord(tk[j], 'array')) {
+      text += '[]';
+      j++;
+      if (isPunct(tk[j], '[') && tk[j + 1]?.kind === T.NUMBER && isPunct(tk[j + 2], ']')) j += 3;
+    } else break;
+  }
+  return { text, end: j };
+}
+
+/** Consumes interval fields (`day`, `hour to minute`, `second(3)`) at j, reporting each; returns the new index. */
+function intervalFields(tk: Token[], j: number, add: (field: string) => void): number {
+  const t = tk[j];
+  if (!t || t.kind !== T.WORD || !INTERVAL_FIELDS.has(t.text)) return j;
+  let f = t.text;
+  j++;
+  const m = typmods(tk, j);
+  if (m && f === 'second') {
+    f += m.text;
+    j = m.end;
+  }
+  if (isWord(tk[j], 'to') && tk[j + 1]?.kind === T.WORD && INTERVAL_FIELDS.has(tk[j + 1]!.text)) {
+    f += ` to ${tk[j + 1]!.text}`;
+    j += 2;
+    const m2 = typmods(tk, j);
+    if (m2 && f.endsWith('second')) {
+      f += m2.text;
+      j = m2.end;
+    }
+  }
+  add(f);
+  return j;
+}
+
+interface Frame {
+  /** Inside a SELECT target list at this depth. */
+  selectList: boolean;
+  /** At the start of a select-list item (nothing of it emitted yet). */
+  itemStart: boolean;
+  /** `distinct on (` seen: the item list starts after its `)`. */
+  distinctOn: boolean;
+  /** After VALUES at this depth: the next `(` is a row. */
+  values: boolean;
+  /** This frame is a VALUES row: `default` is a value. */
+  valuesRow: boolean;
+  /** This frame is CAST( ... ): index of its first output piece. */
+  castStart: number;
+}
+const frame = (valuesRow = false): Frame => ({
+  selectList: false,
+  itemStart: false,
+  distinctOn: false,
+  values: false,
+  valuesRow,
+  castStart: -1,
+});
+
+/** True when pieces[from..] is one primary expression (`a.b`, `f(x)`, `?`, `(...)`), so `::` binds to it whole. */
+function isSinglePrimary(text: string[], kinds: PieceKind[], from: number): boolean {
+  let k = from;
+  const n = text.length;
+  const skipGroup = () => {
+    let depth = 0;
+    for (; k < n; k++) {
+      if (kinds[k] === P.OPEN) depth++;
+      else if (kinds[k] === P.CLOSE && --depth === 0) {
+        k++;
+        return true;
       }
-      i++;
-      emit(sql.slice(start, i));
-    } else if (c === 36) {
-      // $1 parameter or $tag$ dollar-quoted string
-      let j = i + 1;
-      if (isDigit(sql.charCodeAt(j))) {
-        while (j < n && isDigit(sql.charCodeAt(j))) j++;
-        i = j;
-        emit('?');
-      } else {
-        while (j < n && isIdentChar(sql.charCodeAt(j)) && sql.charCodeAt(j) !== 36) j++;
-        if (sql.charCodeAt(j) === 36) {
-          const tag = sql.slice(i, j + 1);
-          const end = sql.indexOf(tag, j + 1);
-          i = end === -1 ? n : end + tag.length;
-          emit('?');
-        } else {
-          emit('$');
+    }
+    return false;
+  };
+  if (k >= n) return false;
+  if (kinds[k] === P.LIT) k++;
+  else if (kinds[k] === P.OPEN) {
+    if (!skipGroup()) return false;
+  } else if (kinds[k] === P.ID || kinds[k] === P.KW || kinds[k] === P.OKW) {
+    k++;
+    while (k + 1 < n && kinds[k] === P.DOT && (kinds[k + 1] === P.ID || kinds[k + 1] === P.STAR)) k += 2;
+    if (k < n && kinds[k] === P.OPEN && text[k] === '(' && !skipGroup()) return false;
+  } else return false;
+  while (k < n && kinds[k] === P.OPEN && text[k] === '[') if (!skipGroup()) return false;
+  return k === n;
+}
+
+/**
+ * The fingerprint pass: one walk over the tokens that emits canonical pieces (literals as `?`, canonical type
+ * names, select-list aliases dropped, `isnull` as `is null`, ...), then joins them with canonical spacing.
+ */
+function normalizeTokens(tk: Token[]): string {
+  const text: string[] = [];
+  const kinds: PieceKind[] = [];
+  const stack: Frame[] = [frame()];
+  let top = stack[0]!;
+  const emit = (s: string, k: PieceKind) => {
+    text.push(s);
+    kinds.push(k);
+  };
+  const last = () => kinds[kinds.length - 1];
+  const prevEndsOperand = () => {
+    const k = last();
+    return k !== undefined && OPERAND_END.has(k);
+  };
+  const lastText = (back = 1) => text[text.length - back];
+  /** The token at j ends a select-list item. */
+  const endsItem = (j: number) => {
+    const t = tk[j];
+    if (!t) return true;
+    if (t.kind === T.PUNCT) return t.text === ',' || t.text === ')' || t.text === ';';
+    return t.kind === T.WORD && SELECT_LIST_END.has(t.text);
+  };
+  const n = tk.length;
+  for (let i = 0; i < n; i++) {
+    const t = tk[i]!;
+    const inItem = top.selectList && !top.itemStart;
+    let keepItemStart = false;
+    switch (t.kind) {
+      case T.WORD: {
+        const w = t.text;
+        // Select-list aliases: `expr AS name` and `expr name` name the output column only.
+        if (inItem) {
+          if (w === 'as' && isName(tk[i + 1])) {
+            i++;
+            continue;
+          }
+          if (
+            prevEndsOperand() &&
+            last() !== P.STAR &&
+            !RESERVED.has(w) &&
+            !COL_NAME.has(w) &&
+            !TYPE_FUNC_NAME.has(w) &&
+            !NOT_BARE_LABEL.has(w) &&
+            endsItem(i + 1)
+          )
+            continue;
+        }
+        if (top.selectList && SELECT_LIST_END.has(w)) top.selectList = false;
+        if (top.values && w !== 'values') top.values = false;
+        if (w === 'select') {
+          emit(w, P.KW);
+          top.selectList = true;
+          top.itemStart = true;
+          continue;
+        }
+        if (top.selectList && top.itemStart && (w === 'distinct' || w === 'all')) {
+          emit(w, P.KW);
+          if (w === 'distinct' && isWord(tk[i + 1], 'on')) {
+            emit('on', P.KW);
+            i++;
+            top.distinctOn = true;
+          }
+          continue;
+        }
+        if (w === 'values') {
+          emit(w, P.KW);
+          top.values = true;
+          break;
+        }
+        if (w === 'default' && top.valuesRow) {
+          emit('?', P.LIT);
+          break;
+        }
+        if (w === 'true' || w === 'false' || w === 'null' || w === 'unknown') {
+          // IS [NOT] TRUE / FALSE / NULL / UNKNOWN are tests, not literals
+          const afterIs = lastText() === 'is' || (lastText() === 'not' && lastText(2) === 'is');
+          if (afterIs) emit(w, P.OKW);
+          else if (w === 'null' && lastText() === 'not') emit(w, P.KW);
+          else if (w === 'unknown') emit(w, P.ID);
+          else emit('?', P.LIT);
+          break;
+        }
+        if (w === 'isnull' || w === 'notnull') {
+          emit('is', P.KW);
+          if (w === 'notnull') emit('not', P.KW);
+          emit('null', P.OKW);
+          break;
+        }
+        if (w === 'inner' && isWord(tk[i + 1], 'join')) continue;
+        if (
+          w === 'outer' &&
+          isWord(tk[i + 1], 'join') &&
+          (lastText() === 'left' || lastText() === 'right' || lastText() === 'full')
+        )
+          continue;
+        if (w === 'cast' && isPunct(tk[i + 1], '(')) {
           i++;
+          top.itemStart = false;
+          const f = frame();
+          f.castStart = text.length;
+          stack.push(f);
+          top = f;
+          continue;
+        }
+        if (w === 'as' && top.castStart >= 0) {
+          const ty = readType(tk, i + 1);
+          if (ty && isPunct(tk[ty.end], ')')) {
+            const from = top.castStart;
+            stack.pop();
+            top = stack[stack.length - 1]!;
+            top.itemStart = false;
+            if (!isSinglePrimary(text, kinds, from)) {
+              text.splice(from, 0, '(');
+              kinds.splice(from, 0, P.OPEN);
+              emit(')', P.CLOSE);
+            }
+            emit('::', P.CAST);
+            emit(ty.text, P.ID);
+            i = ty.end;
+            continue;
+          }
+        }
+        if (w === 'as' && top.castStart < 0) {
+          // optional AS before a table or column alias
+          const nx = tk[i + 1];
+          if (
+            nx?.kind === T.QIDENT ||
+            (nx?.kind === T.WORD &&
+              !RESERVED.has(nx.text) &&
+              !COL_NAME.has(nx.text) &&
+              !AS_NOT_ALIAS.has(nx.text))
+          )
+            continue;
+        }
+        if (w === 'fetch' && (isWord(tk[i + 1], 'first') || isWord(tk[i + 1], 'next'))) {
+          // FETCH FIRST [n] ROW[S] ONLY is LIMIT n
+          let j = i + 2;
+          const count = tk[j];
+          if (count && (count.kind === T.NUMBER || count.kind === T.PARAM)) j++;
+          if ((isWord(tk[j], 'row') || isWord(tk[j], 'rows')) && isWord(tk[j + 1], 'only')) {
+            emit('limit', P.KW);
+            emit('?', P.LIT);
+            i = j + 1;
+            break;
+          }
+        }
+        if ((w === 'row' || w === 'rows') && kinds[kinds.length - 1] === P.LIT && lastText(2) === 'offset')
+          continue; // OFFSET n ROWS is OFFSET n
+        // typed literal: date '2024-01-01', timestamp with time zone '...', interval '1' day
+        const nx = tk[i + 1];
+        if (
+          (nx?.kind === T.STRING ||
+            (TYPE_PHRASE_START.has(w) && nx !== undefined && nx.kind !== T.PUNCT) ||
+            (TYPE_PHRASE_START.has(w) && isPunct(nx, '('))) &&
+          !RESERVED.has(w) &&
+          !TYPE_FUNC_NAME.has(w) &&
+          (!COL_NAME.has(w) || COL_NAME_TYPES.has(w)) &&
+          !NOT_A_TYPE_BEFORE_STRING.has(w) &&
+          !EXPR_INTRO.has(w) &&
+          last() !== P.DOT
+        ) {
+          const ty = readType(tk, i);
+          if (ty && tk[ty.end]?.kind === T.STRING) {
+            let typeText = ty.text;
+            let j = ty.end + 1;
+            if (typeText.startsWith('interval'))
+              j = intervalFields(tk, j, (f) => {
+                typeText += ` ${f}`;
+              });
+            top.itemStart = false;
+            emit('?', P.LIT);
+            emit('::', P.CAST);
+            emit(typeText, P.ID);
+            i = j - 1;
+            break;
+          }
+        }
+        const reserved = RESERVED.has(w) || COL_NAME.has(w) || TYPE_FUNC_NAME.has(w) || EXPR_INTRO.has(w);
+        emit(w, OPERAND_KEYWORDS.has(w) ? P.OKW : reserved ? P.KW : P.ID);
+        break;
+      }
+      case T.QIDENT: {
+        if (inItem && prevEndsOperand() && last() !== P.STAR && endsItem(i + 1)) continue;
+        emit(quoteIdent(t.text), P.ID);
+        break;
+      }
+      case T.NUMBER: {
+        // Postgres folds a unary minus into a numeric constant (`between -5 and -1`), not into `-5::int`.
+        if (!isPunct(tk[i + 1], '::') && !isPunct(tk[i + 1], '['))
+          while (last() === P.UNOP && lastText() === '-') {
+            text.pop();
+            kinds.pop();
+          }
+        emit('?', P.LIT);
+        break;
+      }
+      case T.STRING:
+      case T.BITSTRING:
+      case T.PARAM:
+        emit('?', P.LIT);
+        if (t.text === 'n') {
+          emit('::', P.CAST);
+          emit('bpchar', P.ID);
+        }
+        break;
+      case T.OP: {
+        if (t.text === '*' && !prevEndsOperand()) emit('*', P.STAR);
+        else emit(t.text, prevEndsOperand() ? P.BINOP : P.UNOP);
+        break;
+      }
+      case T.PUNCT: {
+        const p = t.text;
+        if (p === '(' || p === '[') {
+          const f = frame(p === '(' && top.values);
+          emit(p, P.OPEN);
+          if (!top.distinctOn) top.itemStart = false;
+          stack.push(f);
+          top = f;
+          continue;
+        }
+        if (p === ')' || p === ']') {
+          if (stack.length > 1) {
+            const closed = stack.pop()!;
+            top = stack[stack.length - 1]!;
+            if (closed.castStart >= 0) {
+              // a CAST( ... ) whose type could not be read: keep it as written
+              text.splice(closed.castStart, 0, 'cast', '(');
+              kinds.splice(closed.castStart, 0, P.KW, P.OPEN);
+            }
+          }
+          emit(p, P.CLOSE);
+          if (top.distinctOn) {
+            top.distinctOn = false;
+            keepItemStart = true;
+            top.itemStart = true;
+          }
+          break;
+        }
+        if (p === ',') {
+          emit(',', P.COMMA);
+          if (top.selectList) {
+            top.itemStart = true;
+            continue;
+          }
+          break;
+        }
+        if (p === ';') {
+          stack.length = 1;
+          top = stack[0] = frame();
+          emit(';', P.SEMI);
+          continue;
+        }
+        if (p === '.') {
+          emit('.', P.DOT);
+          break;
+        }
+        if (p === '::') {
+          emit('::', P.CAST);
+          const ty = readType(tk, i + 1);
+          if (ty) {
+            emit(ty.text, P.ID);
+            i = ty.end - 1;
+          }
+          break;
+        }
+        emit(p, P.OTHER);
+        break;
+      }
+    }
+    if (!keepItemStart) top.itemStart = false;
+  }
+  return join(text, kinds);
+}
+
+/** Joins pieces with canonical spacing: one space, none inside brackets, around `.` and `::`, before `,`. */
+function join(text: string[], kinds: PieceKind[]): string {
+  let out = '';
+  for (let k = 0; k < text.length; k++) {
+    const s = text[k]!;
+    if (k > 0) {
+      const a = kinds[k - 1]!;
+      const b = kinds[k]!;
+      let space = true;
+      if (a === P.OPEN || a === P.DOT || a === P.CAST || a === P.UNOP) space = false;
+      else if (b === P.CLOSE || b === P.COMMA || b === P.DOT || b === P.CAST || b === P.SEMI) space = false;
+      else if (b === P.OPEN) {
+        if (s === '[') space = false;
+        else if (a === P.ID) space = text[k - 2] === 'into' && k >= 2;
+        else if (a === P.KW || a === P.OKW) {
+          const w = text[k - 1]!;
+          space = RESERVED.has(w) || TYPE_FUNC_NAME.has(w) || SPACE_BEFORE_PAREN.has(w) || EXPR_INTRO.has(w);
+          if (w === 'any' || w === 'all' || w === 'some' || w === 'array' || w === 'current_schema')
+            space = false;
         }
       }
-    } else if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)))) {
-      let j = i;
-      while (j < n && (isDigit(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
-      if (sql.charCodeAt(j) === 101 || sql.charCodeAt(j) === 69) {
-        j++;
-        if (sql.charCodeAt(j) === 43 || sql.charCodeAt(j) === 45) j++;
-        while (j < n && isDigit(sql.charCodeAt(j))) j++;
-      }
-      i = j;
-      emit('?');
-    } else if (isIdentStart(c)) {
-      let j = i + 1;
-      while (j < n && isIdentChar(sql.charCodeAt(j))) j++;
-      const word = sql.slice(i, j).toLowerCase();
-      i = j;
-      emit(word === 'true' || word === 'false' ? '?' : word);
-    } else {
-      emit(sql[i]!);
-      i++;
+      if (space) out += ' ';
     }
+    out += s;
   }
   return out;
 }
 
-const SPACE_AFTER_OPEN = /([([]) /g;
-const SPACE_BEFORE_CLOSE = / ([)\]])/g;
-const SPACE_BEFORE_COMMA = / ,/g;
-const COMMA_NO_SPACE = /,(?! )/g;
+// `(?, ?, ?)` and `[?, ?]` collapse to one placeholder: the length of an IN list or array is not part of the shape.
 const PLACEHOLDER_LIST = /([([])\?(?:, \?)+([)\]])/g;
-const REPEATED_GROUP = /(\([^()]*\))(?:, \1)+/g;
-const NEGATIVE_PLACEHOLDER = /(^|[=<>,(]|\bin|\bvalues|\bselect|\bthen|\belse|\bwhen|\breturn) ?-\?/g;
+// Consecutive identical rows: multi-row VALUES and IN lists of tuples collapse to one row.
+const REPEATED_GROUP = /(?<=values |\()(\([^()]*\))(?:, \1)+/g;
 
 /**
- * Normalizes SQL into a fingerprint: `select * from users where id = 1` and `... where id = $1`
- * both become `select * from users where id = ?`; `in (1, 2, 3)` becomes `in (?)` and multi-row
- * `values (..), (..)` collapses to one row.
+ * Normalizes SQL into a fingerprint: `select * from users where id = 1` and `... WHERE id=$1` both become
+ * `select * from users where id = ?`; `in (1, 2, 3)` becomes `in (?)`, multi-row `values (..), (..)` one row,
+ * `x::integer` `x::int4`, `date '2024-01-01'` `?::date`; comments, select-list aliases and quotes that change
+ * nothing are dropped. See the README ("Fingerprints") for what is grouped and what is kept apart.
  *
  * @example
  * ```ts
@@ -129,14 +744,17 @@ const NEGATIVE_PLACEHOLDER = /(^|[=<>,(]|\bin|\bvalues|\bselect|\bthen|\belse|\b
  * ```
  */
 export function normalizeSql(sql: string): string {
-  let s = scan(sql)
-    .replace(SPACE_AFTER_OPEN, '$1')
-    .replace(SPACE_BEFORE_CLOSE, '$1')
-    .replace(SPACE_BEFORE_COMMA, ',')
-    .replace(COMMA_NO_SPACE, ', ')
-    .replace(NEGATIVE_PLACEHOLDER, (_m, p: string) => (p === '' || p === '(' ? `${p}?` : `${p} ?`));
-  s = s.replace(PLACEHOLDER_LIST, '$1?$2').replace(REPEATED_GROUP, '$1');
-  if (s.endsWith(';')) s = s.slice(0, -1).trimEnd();
+  let s = normalizeTokens(lex(sql).tokens);
+  if (s.includes('?')) {
+    let prev: string;
+    do {
+      prev = s;
+      s = s.replace(PLACEHOLDER_LIST, '$1?$2').replace(REPEATED_GROUP, '$1');
+    } while (s !== prev);
+  }
+  // OFFSET n LIMIT m is LIMIT m OFFSET n
+  if (s.includes('offset ? limit ?')) s = s.replace(/ offset \? limit \?/g, ' limit ? offset ?');
+  while (s.endsWith(';')) s = s.slice(0, -1);
   return s;
 }
 
@@ -148,7 +766,7 @@ const CACHE_MAX = 5000;
  *
  * @example
  * ```ts
- * fingerprintQuery('select * from users where id = $1').id === fingerprintQuery('select * from users where id = 7').id // true
+ * fingerprintQuery('select * from users where id = $1').id === fingerprintQuery('SELECT * FROM "users" WHERE id=7').id // true
  * ```
  */
 export function fingerprintQuery(sql: string): QueryFingerprint {

@@ -17,7 +17,7 @@ export const T = {
   WORD: 1,
   /** Quoted identifier; `text` is its name. Names that need no quotes become WORD. */
   QIDENT: 2,
-  /** String literal of any kind (standard, E, U&, N, dollar-quoted). */
+  /** String literal of any kind (standard, E, U&, N, dollar-quoted); `text` is `n` for N'...', else empty. */
   STRING: 3,
   /** Bit-string literal (B'...' or X'...'). */
   BITSTRING: 4,
@@ -248,8 +248,9 @@ export function lex(sql: string): LexResult {
           continue;
         }
         if (p === 110) {
+          // N'...' is a national character literal, '...'::bpchar to the parser
           i = quoted(i + 2, false);
-          push(T.STRING, '', start);
+          push(T.STRING, 'n', start);
           continue;
         }
       }
