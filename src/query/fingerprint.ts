@@ -393,6 +393,18 @@ const frame = (valuesRow = false): Frame => ({
   castStart: -1,
 });
 
+/** The statement being emitted is `SET [LOCAL | SESSION] name` (and nothing else yet). */
+function isSetStatement(text: string[]): boolean {
+  let k = text.lastIndexOf(';') + 1;
+  if (text[k] !== 'set') return false;
+  k++;
+  if (text[k] === 'local' || text[k] === 'session') k++;
+  // the name: one identifier or a dotted one
+  k++;
+  while (text[k] === '.' && k + 1 < text.length) k += 2;
+  return k === text.length;
+}
+
 /** True when pieces[from..] is one primary expression (`a.b`, `f(x)`, `?`, `(...)`), so `::` binds to it whole. */
 function isSinglePrimary(text: string[], kinds: PieceKind[], from: number): boolean {
   let k = from;
@@ -417,7 +429,13 @@ function isSinglePrimary(text: string[], kinds: PieceKind[], from: number): bool
     while (k + 1 < n && kinds[k] === P.DOT && (kinds[k + 1] === P.ID || kinds[k + 1] === P.STAR)) k += 2;
     if (k < n && kinds[k] === P.OPEN && text[k] === '(' && !skipGroup()) return false;
   } else return false;
-  while (k < n && kinds[k] === P.OPEN && text[k] === '[') if (!skipGroup()) return false;
+  for (;;) {
+    if (k < n && kinds[k] === P.OPEN && text[k] === '[') {
+      if (!skipGroup()) return false;
+    } else if (k + 1 < n && kinds[k] === P.CAST && kinds[k + 1] === P.ID)
+      k += 2; // x::int4 is still one primary
+    else break;
+  }
   return k === n;
 }
 
@@ -570,6 +588,10 @@ function normalizeTokens(tk: Token[]): string {
             i = j + 1;
             break;
           }
+        }
+        if (w === 'to' && stack.length === 1 && isSetStatement(text) && last() === P.ID) {
+          emit('=', P.BINOP); // SET name TO value is SET name = value
+          break;
         }
         if ((w === 'row' || w === 'rows') && kinds[kinds.length - 1] === P.LIT && lastText(2) === 'offset')
           continue; // OFFSET n ROWS is OFFSET n
@@ -728,7 +750,8 @@ function join(text: string[], kinds: PieceKind[]): string {
 }
 
 // `(?, ?, ?)` and `[?, ?]` collapse to one placeholder: the length of an IN list or array is not part of the shape.
-const PLACEHOLDER_LIST = /([([])\?(?:, \?)+([)\]])/g;
+// So do lists of one cast literal repeated (`in (?::date, ?::date)`).
+const PLACEHOLDER_LIST = /([([])(\?(?:::[a-z0-9_ .]+(?:\(\d+(?:, \d+)*\))?(?:\[\])*)?)(?:, \2)+([)\]])/g;
 // Consecutive identical rows: multi-row VALUES and IN lists of tuples collapse to one row.
 const REPEATED_GROUP = /(?<=values |\()(\([^()]*\))(?:, \1)+/g;
 
@@ -749,7 +772,7 @@ export function normalizeSql(sql: string): string {
     let prev: string;
     do {
       prev = s;
-      s = s.replace(PLACEHOLDER_LIST, '$1?$2').replace(REPEATED_GROUP, '$1');
+      s = s.replace(PLACEHOLDER_LIST, '$1$2$3').replace(REPEATED_GROUP, '$1');
     } while (s !== prev);
   }
   // OFFSET n LIMIT m is LIMIT m OFFSET n

@@ -85,6 +85,14 @@ const sortDedupe = (items: J[]): J[] => {
 const dedupeConsecutive = (items: J[]): J[] =>
   items.filter((it, i) => i === 0 || JSON.stringify(it) !== JSON.stringify(items[i - 1]));
 const allConst = (items: J[]) => items.length > 0 && items.every((x) => x === '?');
+const isCastConst = (x: J) =>
+  typeof x === 'object' && x !== null && (x as { TypeCast?: { arg?: J } }).TypeCast?.arg === '?';
+/** `(?, ?)` collapses to `(?)`, and so does `(?::date, ?::date)` (one cast literal repeated). */
+const collapses = (items: J[]) =>
+  allConst(items) ||
+  (items.length > 1 &&
+    isCastConst(items[0]) &&
+    items.every((x) => JSON.stringify(x) === JSON.stringify(items[0])));
 
 // lists dbkit writes in parentheses or brackets, where a list of only `?` collapses to one
 const COLLAPSIBLE = new Set(['args', 'items', 'elements', 'distinctClause']);
@@ -108,9 +116,10 @@ function norm(v: J, o: Opts, field = '', parent = ''): J {
     } else items = v.map((x) => norm(x, o, field, parent));
     if (field === 'valuesLists') {
       // rows are compared as wholes
-    } else if (COLLAPSIBLE.has(field) && allConst(items)) items = ['?'];
+    } else if (COLLAPSIBLE.has(field) && collapses(items)) items = [items[0]];
     if (field === 'items' && parent === 'rexpr') items = dedupeRows(items);
-    if (o.relaxed && PG_SORTED.has(field)) items = sortDedupe(items);
+    // R3: pg_query fingerprints these lists as sets, and constants in them not at all
+    if (o.relaxed && PG_SORTED.has(field)) items = sortDedupe(items.filter((x) => x !== '?'));
     return items;
   }
   if (v === null || typeof v !== 'object') return v;
@@ -147,6 +156,7 @@ function norm(v: J, o: Opts, field = '', parent = ''): J {
             e.kind = 'AEXPR_OP';
             const r = e.rexpr as { List?: { items: J[] } } | J;
             const items = (r as { List?: { items: J[] } })?.List?.items;
+            if (items && items.length === 0) e.rexpr = '?'; // a list of constants only
             if (items && items.length === 1) e.rexpr = items[0];
             const arr = (r as { A_ArrayExpr?: { elements?: J[] } })?.A_ArrayExpr?.elements;
             if (arr && allConst(arr)) e.rexpr = '?';
@@ -266,6 +276,19 @@ export function canonicalTypeSpelling(sql: string): string {
     if (t.text.toLowerCase() === 'cast' && tokens[i + 1]?.text === '(') castDepth = [...castDepth, depth + 1];
     const inTypePosition =
       prev?.text === '::' || (prev?.text.toLowerCase() === 'as' && castDepth[castDepth.length - 1] === depth);
+    // pg_catalog.text is text
+    if (
+      inTypePosition &&
+      t.text.toLowerCase() === 'pg_catalog' &&
+      tokens[i + 1]?.text === '.' &&
+      tokens[i + 2]
+    ) {
+      const name = tokens[i + 2]!.text.toLowerCase();
+      out += slice(pos, t.start) + (STANDARD_SPELLING[name] ?? name);
+      pos = tokens[i + 2]!.end;
+      i += 2;
+      continue;
+    }
     const std = inTypePosition ? STANDARD_SPELLING[t.text.toLowerCase()] : undefined;
     if (std) {
       out += slice(pos, t.start) + std;
