@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { COL_NAME, NOT_BARE_LABEL, RESERVED, TYPE_FUNC_NAME } from './sql-keywords.js';
 import { lex, T, type Token } from './sql-lexer.js';
 
@@ -220,6 +220,40 @@ const BUILTIN_TYPES = new Set([
   'cidr',
   'money',
 ]);
+
+// One lookup per word instead of one per set: the fingerprint runs on every query.
+const F = {
+  R: 1,
+  C: 2,
+  T: 4,
+  NOT_BARE: 8,
+  INTRO: 16,
+  OPERAND: 32,
+  SELECT_END: 64,
+  TYPE_START: 128,
+  COL_TYPE: 256,
+  NOT_TYPE: 512,
+  AS_NOT_ALIAS: 1024,
+  SPACE_PAREN: 2048,
+} as const;
+const WORD_FLAGS = new Map<string, number>();
+for (const [set, f] of [
+  [RESERVED, F.R],
+  [COL_NAME, F.C],
+  [TYPE_FUNC_NAME, F.T],
+  [NOT_BARE_LABEL, F.NOT_BARE],
+  [EXPR_INTRO, F.INTRO],
+  [OPERAND_KEYWORDS, F.OPERAND],
+  [SELECT_LIST_END, F.SELECT_END],
+  [TYPE_PHRASE_START, F.TYPE_START],
+  [COL_NAME_TYPES, F.COL_TYPE],
+  [NOT_A_TYPE_BEFORE_STRING, F.NOT_TYPE],
+  [AS_NOT_ALIAS, F.AS_NOT_ALIAS],
+  [SPACE_BEFORE_PAREN, F.SPACE_PAREN],
+] as const)
+  for (const w of set) WORD_FLAGS.set(w, (WORD_FLAGS.get(w) ?? 0) | f);
+const flagsOf = (w: string) => WORD_FLAGS.get(w) ?? 0;
+const KEYWORD = F.R | F.C | F.T;
 
 const isName = (t: Token | undefined) => t !== undefined && (t.kind === T.WORD || t.kind === T.QIDENT);
 const isWord = (t: Token | undefined, w: string) => t !== undefined && t.kind === T.WORD && t.text === w;
@@ -443,7 +477,20 @@ function isSinglePrimary(text: string[], kinds: PieceKind[], from: number): bool
  * The fingerprint pass: one walk over the tokens that emits canonical pieces (literals as `?`, canonical type
  * names, select-list aliases dropped, `isnull` as `is null`, ...), then joins them with canonical spacing.
  */
-function normalizeTokens(tk: Token[]): string {
+interface Normalized {
+  text: string;
+  /** a `?` (or cast literal) is followed by a comma: a list may collapse */
+  litLists: boolean;
+  /** `), (` was emitted: repeated rows may collapse */
+  rowLists: boolean;
+  /** OFFSET came before LIMIT */
+  offsetFirst: boolean;
+}
+
+function normalizeTokens(tk: Token[]): Normalized {
+  let litLists = false;
+  let rowLists = false;
+  let offsetFirst = false;
   const text: string[] = [];
   const kinds: PieceKind[] = [];
   const stack: Frame[] = [frame()];
@@ -463,7 +510,7 @@ function normalizeTokens(tk: Token[]): string {
     const t = tk[j];
     if (!t) return true;
     if (t.kind === T.PUNCT) return t.text === ',' || t.text === ')' || t.text === ';';
-    return t.kind === T.WORD && SELECT_LIST_END.has(t.text);
+    return t.kind === T.WORD && (flagsOf(t.text) & F.SELECT_END) !== 0;
   };
   const n = tk.length;
   for (let i = 0; i < n; i++) {
@@ -473,6 +520,7 @@ function normalizeTokens(tk: Token[]): string {
     switch (t.kind) {
       case T.WORD: {
         const w = t.text;
+        const wf = flagsOf(w);
         // Select-list aliases: `expr AS name` and `expr name` name the output column only.
         if (inItem) {
           if (w === 'as' && isName(tk[i + 1])) {
@@ -482,15 +530,12 @@ function normalizeTokens(tk: Token[]): string {
           if (
             prevEndsOperand() &&
             last() !== P.STAR &&
-            !RESERVED.has(w) &&
-            !COL_NAME.has(w) &&
-            !TYPE_FUNC_NAME.has(w) &&
-            !NOT_BARE_LABEL.has(w) &&
+            (wf & (KEYWORD | F.NOT_BARE)) === 0 &&
             endsItem(i + 1)
           )
             continue;
         }
-        if (top.selectList && SELECT_LIST_END.has(w)) top.selectList = false;
+        if (top.selectList && (wf & F.SELECT_END) !== 0) top.selectList = false;
         if (top.values && w !== 'values') top.values = false;
         if (w === 'select') {
           emit(w, P.KW);
@@ -570,10 +615,7 @@ function normalizeTokens(tk: Token[]): string {
           const nx = tk[i + 1];
           if (
             nx?.kind === T.QIDENT ||
-            (nx?.kind === T.WORD &&
-              !RESERVED.has(nx.text) &&
-              !COL_NAME.has(nx.text) &&
-              !AS_NOT_ALIAS.has(nx.text))
+            (nx?.kind === T.WORD && (flagsOf(nx.text) & (F.R | F.C | F.AS_NOT_ALIAS)) === 0)
           )
             continue;
         }
@@ -599,13 +641,9 @@ function normalizeTokens(tk: Token[]): string {
         const nx = tk[i + 1];
         if (
           (nx?.kind === T.STRING ||
-            (TYPE_PHRASE_START.has(w) && nx !== undefined && nx.kind !== T.PUNCT) ||
-            (TYPE_PHRASE_START.has(w) && isPunct(nx, '('))) &&
-          !RESERVED.has(w) &&
-          !TYPE_FUNC_NAME.has(w) &&
-          (!COL_NAME.has(w) || COL_NAME_TYPES.has(w)) &&
-          !NOT_A_TYPE_BEFORE_STRING.has(w) &&
-          !EXPR_INTRO.has(w) &&
+            ((wf & F.TYPE_START) !== 0 && nx !== undefined && (nx.kind !== T.PUNCT || nx.text === '('))) &&
+          (wf & (F.R | F.T | F.NOT_TYPE | F.INTRO)) === 0 &&
+          ((wf & F.C) === 0 || (wf & F.COL_TYPE) !== 0) &&
           last() !== P.DOT
         ) {
           const ty = readType(tk, i);
@@ -624,8 +662,7 @@ function normalizeTokens(tk: Token[]): string {
             break;
           }
         }
-        const reserved = RESERVED.has(w) || COL_NAME.has(w) || TYPE_FUNC_NAME.has(w) || EXPR_INTRO.has(w);
-        emit(w, OPERAND_KEYWORDS.has(w) ? P.OKW : reserved ? P.KW : P.ID);
+        emit(w, (wf & F.OPERAND) !== 0 ? P.OKW : (wf & (KEYWORD | F.INTRO)) !== 0 ? P.KW : P.ID);
         break;
       }
       case T.QIDENT: {
@@ -660,6 +697,7 @@ function normalizeTokens(tk: Token[]): string {
       case T.PUNCT: {
         const p = t.text;
         if (p === '(' || p === '[') {
+          if (last() === P.COMMA && kinds[kinds.length - 2] === P.CLOSE) rowLists = true;
           const f = frame(p === '(' && top.values);
           emit(p, P.OPEN);
           if (!top.distinctOn) top.itemStart = false;
@@ -686,6 +724,7 @@ function normalizeTokens(tk: Token[]): string {
           break;
         }
         if (p === ',') {
+          if (last() === P.LIT || (last() === P.ID && kinds[kinds.length - 2] === P.CAST)) litLists = true;
           emit(',', P.COMMA);
           if (top.selectList) {
             top.itemStart = true;
@@ -718,7 +757,13 @@ function normalizeTokens(tk: Token[]): string {
     }
     if (!keepItemStart) top.itemStart = false;
   }
-  return join(text, kinds);
+  if (!offsetFirst)
+    for (let k = 2; k < text.length; k++)
+      if (text[k] === 'limit' && text[k - 2] === 'offset') {
+        offsetFirst = true;
+        break;
+      }
+  return { text: join(text, kinds), litLists, rowLists, offsetFirst };
 }
 
 /** Joins pieces with canonical spacing: one space, none inside brackets, around `.` and `::`, before `,`. */
@@ -737,7 +782,7 @@ function join(text: string[], kinds: PieceKind[]): string {
         else if (a === P.ID) space = text[k - 2] === 'into' && k >= 2;
         else if (a === P.KW || a === P.OKW) {
           const w = text[k - 1]!;
-          space = RESERVED.has(w) || TYPE_FUNC_NAME.has(w) || SPACE_BEFORE_PAREN.has(w) || EXPR_INTRO.has(w);
+          space = (flagsOf(w) & (F.R | F.T | F.SPACE_PAREN | F.INTRO)) !== 0;
           if (w === 'any' || w === 'all' || w === 'some' || w === 'array' || w === 'current_schema')
             space = false;
         }
@@ -767,19 +812,25 @@ const REPEATED_GROUP = /(?<=values |\()(\([^()]*\))(?:, \1)+/g;
  * ```
  */
 export function normalizeSql(sql: string): string {
-  let s = normalizeTokens(lex(sql).tokens);
-  if (s.includes('?')) {
-    let prev: string;
-    do {
-      prev = s;
-      s = s.replace(PLACEHOLDER_LIST, '$1$2$3').replace(REPEATED_GROUP, '$1');
-    } while (s !== prev);
+  const n = normalizeTokens(lex(sql).tokens);
+  let s = n.text;
+  // each pass can expose another (`((?, ?), (?, ?))` -> `((?), (?))` -> `((?))`)
+  for (let changed = n.litLists || n.rowLists; changed; ) {
+    const before = s;
+    s = s.replace(PLACEHOLDER_LIST, '$1$2$3');
+    if (n.rowLists || s.includes('), (')) s = s.replace(REPEATED_GROUP, '$1');
+    changed = s !== before;
   }
   // OFFSET n LIMIT m is LIMIT m OFFSET n
-  if (s.includes('offset ? limit ?')) s = s.replace(/ offset \? limit \?/g, ' limit ? offset ?');
+  if (n.offsetFirst) s = s.replace(/ offset \? limit \?/g, ' limit ? offset ?');
   while (s.endsWith(';')) s = s.slice(0, -1);
   return s;
 }
+
+// crypto.hash (Node >= 20.12) is a one-shot digest, several times cheaper than createHash for short inputs.
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+const sha1Hex = (s: string): string =>
+  oneShot ? oneShot('sha1', s, 'hex') : crypto.createHash('sha1').update(s).digest('hex');
 
 const cache = new Map<string, QueryFingerprint>();
 const CACHE_MAX = 5000;
@@ -796,7 +847,7 @@ export function fingerprintQuery(sql: string): QueryFingerprint {
   let fp = cache.get(sql);
   if (fp) return fp;
   const fingerprint = normalizeSql(sql);
-  fp = { fingerprint, id: createHash('sha1').update(fingerprint).digest('hex').slice(0, 16) };
+  fp = { fingerprint, id: sha1Hex(fingerprint).slice(0, 16) };
   // Bounded: a flood of distinct statements (inline literals) must not grow memory without limit.
   if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(sql, fp);
