@@ -273,20 +273,56 @@ export function lex(sql: string): LexResult {
           continue;
         }
       }
-      let j = i + 1;
-      while (j < n && isIdentCont(sql.charCodeAt(j))) j++;
-      push(T.WORD, truncateIdent(downcase(sql.slice(i, j))), start);
+      // identifier: ASCII letters are folded to lower case, others kept (as the server does with UTF-8)
+      let j = i;
+      let fold = 0; // 1: ASCII upper case seen, 2: non-ASCII seen too
+      for (; j < n; j++) {
+        const d = sql.charCodeAt(j);
+        if (d >= 65 && d <= 90) fold |= 1;
+        else if (d > 127) fold |= 2;
+        else if (!((d >= 97 && d <= 122) || d === 95 || (d >= 48 && d <= 57) || d === 36)) break;
+      }
+      let word = sql.slice(i, j);
+      if (fold === 1) word = word.toLowerCase();
+      else if (fold === 3) word = downcase(word);
+      push(T.WORD, j - i > 21 ? truncateIdent(word) : word, start);
       i = j;
       continue;
     }
     if (c === 34) {
-      let end = skipIdent(sql, i + 1);
-      if (end > n) {
-        unterminated = true;
-        end = n;
+      // "quoted identifier": one pass finds its end, whether it has "" escapes and whether it needs quotes
+      let j = i + 1;
+      let escaped = false;
+      let plain = true;
+      for (;;) {
+        if (j >= n) {
+          unterminated = true;
+          break;
+        }
+        const d = sql.charCodeAt(j);
+        if (d === 34) {
+          if (sql.charCodeAt(j + 1) !== 34) break;
+          escaped = true;
+          plain = false;
+          j += 2;
+          continue;
+        }
+        if (
+          plain &&
+          !((d >= 97 && d <= 122) || d === 95 || d > 127 || (j > i + 1 && ((d >= 48 && d <= 57) || d === 36)))
+        )
+          plain = false;
+        j++;
       }
-      tokens.push(identToken(sql.slice(i + 1, end - 1).replace(/""/g, '"'), start));
-      i = end;
+      let name = sql.slice(i + 1, j);
+      if (escaped) name = name.replace(/""/g, '"');
+      if (name.length > 21) name = truncateIdent(name);
+      tokens.push(
+        plain && name.length > 0 && !isNonIdentifierKeyword(name)
+          ? { kind: T.WORD, text: name, start }
+          : { kind: T.QIDENT, text: name, start },
+      );
+      i = j + 1;
       continue;
     }
     if (c === 36) {
