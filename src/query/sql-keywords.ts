@@ -36,7 +36,15 @@ export const NOT_BARE_LABEL = words(
     'window with within without year',
 );
 
-/** True when `w` (lower case) is a keyword a quoted identifier must stay quoted for. */
+/**
+ * True when `w` (lower case) is a keyword a quoted identifier must stay quoted for.
+ *
+ * @example
+ * ```ts
+ * isNonIdentifierKeyword('user') // true: "user" and user are different things
+ * isNonIdentifierKeyword('name') // false: "name" is name
+ * ```
+ */
 export function isNonIdentifierKeyword(w: string): boolean {
   return RESERVED.has(w) || COL_NAME.has(w) || TYPE_FUNC_NAME.has(w);
 }
