@@ -235,6 +235,8 @@ const F = {
   NOT_TYPE: 512,
   AS_NOT_ALIAS: 1024,
   SPACE_PAREN: 2048,
+  /** a word one of the rules below looks at by name */
+  SPECIAL: 4096,
 } as const;
 const WORD_FLAGS = new Map<string, number>();
 for (const [set, f] of [
@@ -252,6 +254,28 @@ for (const [set, f] of [
   [SPACE_BEFORE_PAREN, F.SPACE_PAREN],
 ] as const)
   for (const w of set) WORD_FLAGS.set(w, (WORD_FLAGS.get(w) ?? 0) | f);
+for (const w of [
+  'select',
+  'distinct',
+  'all',
+  'values',
+  'default',
+  'true',
+  'false',
+  'null',
+  'unknown',
+  'isnull',
+  'notnull',
+  'inner',
+  'outer',
+  'cast',
+  'as',
+  'fetch',
+  'to',
+  'row',
+  'rows',
+])
+  WORD_FLAGS.set(w, (WORD_FLAGS.get(w) ?? 0) | F.SPECIAL);
 const flagsOf = (w: string) => WORD_FLAGS.get(w) ?? 0;
 const KEYWORD = F.R | F.C | F.T;
 
@@ -537,106 +561,108 @@ function normalizeTokens(tk: Token[]): Normalized {
         }
         if (top.selectList && (wf & F.SELECT_END) !== 0) top.selectList = false;
         if (top.values && w !== 'values') top.values = false;
-        if (w === 'select') {
-          emit(w, P.KW);
-          top.selectList = true;
-          top.itemStart = true;
-          continue;
-        }
-        if (top.selectList && top.itemStart && (w === 'distinct' || w === 'all')) {
-          emit(w, P.KW);
-          if (w === 'distinct' && isWord(tk[i + 1], 'on')) {
-            emit('on', P.KW);
-            i++;
-            top.distinctOn = true;
+        if ((wf & F.SPECIAL) !== 0) {
+          if (w === 'select') {
+            emit(w, P.KW);
+            top.selectList = true;
+            top.itemStart = true;
+            continue;
           }
-          continue;
-        }
-        if (w === 'values') {
-          emit(w, P.KW);
-          top.values = true;
-          break;
-        }
-        if (w === 'default' && top.valuesRow) {
-          emit('?', P.LIT);
-          break;
-        }
-        if (w === 'true' || w === 'false' || w === 'null' || w === 'unknown') {
-          // IS [NOT] TRUE / FALSE / NULL / UNKNOWN are tests, not literals
-          const afterIs = lastText() === 'is' || (lastText() === 'not' && lastText(2) === 'is');
-          if (afterIs) emit(w, P.OKW);
-          else if (w === 'null' && lastText() === 'not') emit(w, P.KW);
-          else if (w === 'unknown') emit(w, P.ID);
-          else emit('?', P.LIT);
-          break;
-        }
-        if (w === 'isnull' || w === 'notnull') {
-          emit('is', P.KW);
-          if (w === 'notnull') emit('not', P.KW);
-          emit('null', P.OKW);
-          break;
-        }
-        if (w === 'inner' && isWord(tk[i + 1], 'join')) continue;
-        if (
-          w === 'outer' &&
-          isWord(tk[i + 1], 'join') &&
-          (lastText() === 'left' || lastText() === 'right' || lastText() === 'full')
-        )
-          continue;
-        if (w === 'cast' && isPunct(tk[i + 1], '(')) {
-          i++;
-          top.itemStart = false;
-          const f = frame();
-          f.castStart = text.length;
-          stack.push(f);
-          top = f;
-          continue;
-        }
-        if (w === 'as' && top.castStart >= 0) {
-          const ty = readType(tk, i + 1);
-          if (ty && isPunct(tk[ty.end], ')')) {
-            const from = top.castStart;
-            stack.pop();
-            top = stack[stack.length - 1]!;
-            top.itemStart = false;
-            if (!isSinglePrimary(text, kinds, from)) {
-              text.splice(from, 0, '(');
-              kinds.splice(from, 0, P.OPEN);
-              emit(')', P.CLOSE);
+          if (top.selectList && top.itemStart && (w === 'distinct' || w === 'all')) {
+            emit(w, P.KW);
+            if (w === 'distinct' && isWord(tk[i + 1], 'on')) {
+              emit('on', P.KW);
+              i++;
+              top.distinctOn = true;
             }
-            emit('::', P.CAST);
-            emit(ty.text, P.ID);
-            i = ty.end;
             continue;
           }
-        }
-        if (w === 'as' && top.castStart < 0) {
-          // optional AS before a table or column alias
-          const nx = tk[i + 1];
-          if (
-            nx?.kind === T.QIDENT ||
-            (nx?.kind === T.WORD && (flagsOf(nx.text) & (F.R | F.C | F.AS_NOT_ALIAS)) === 0)
-          )
-            continue;
-        }
-        if (w === 'fetch' && (isWord(tk[i + 1], 'first') || isWord(tk[i + 1], 'next'))) {
-          // FETCH FIRST [n] ROW[S] ONLY is LIMIT n
-          let j = i + 2;
-          const count = tk[j];
-          if (count && (count.kind === T.NUMBER || count.kind === T.PARAM)) j++;
-          if ((isWord(tk[j], 'row') || isWord(tk[j], 'rows')) && isWord(tk[j + 1], 'only')) {
-            emit('limit', P.KW);
-            emit('?', P.LIT);
-            i = j + 1;
+          if (w === 'values') {
+            emit(w, P.KW);
+            top.values = true;
             break;
           }
+          if (w === 'default' && top.valuesRow) {
+            emit('?', P.LIT);
+            break;
+          }
+          if (w === 'true' || w === 'false' || w === 'null' || w === 'unknown') {
+            // IS [NOT] TRUE / FALSE / NULL / UNKNOWN are tests, not literals
+            const afterIs = lastText() === 'is' || (lastText() === 'not' && lastText(2) === 'is');
+            if (afterIs) emit(w, P.OKW);
+            else if (w === 'null' && lastText() === 'not') emit(w, P.KW);
+            else if (w === 'unknown') emit(w, P.ID);
+            else emit('?', P.LIT);
+            break;
+          }
+          if (w === 'isnull' || w === 'notnull') {
+            emit('is', P.KW);
+            if (w === 'notnull') emit('not', P.KW);
+            emit('null', P.OKW);
+            break;
+          }
+          if (w === 'inner' && isWord(tk[i + 1], 'join')) continue;
+          if (
+            w === 'outer' &&
+            isWord(tk[i + 1], 'join') &&
+            (lastText() === 'left' || lastText() === 'right' || lastText() === 'full')
+          )
+            continue;
+          if (w === 'cast' && isPunct(tk[i + 1], '(')) {
+            i++;
+            top.itemStart = false;
+            const f = frame();
+            f.castStart = text.length;
+            stack.push(f);
+            top = f;
+            continue;
+          }
+          if (w === 'as' && top.castStart >= 0) {
+            const ty = readType(tk, i + 1);
+            if (ty && isPunct(tk[ty.end], ')')) {
+              const from = top.castStart;
+              stack.pop();
+              top = stack[stack.length - 1]!;
+              top.itemStart = false;
+              if (!isSinglePrimary(text, kinds, from)) {
+                text.splice(from, 0, '(');
+                kinds.splice(from, 0, P.OPEN);
+                emit(')', P.CLOSE);
+              }
+              emit('::', P.CAST);
+              emit(ty.text, P.ID);
+              i = ty.end;
+              continue;
+            }
+          }
+          if (w === 'as' && top.castStart < 0) {
+            // optional AS before a table or column alias
+            const nx = tk[i + 1];
+            if (
+              nx?.kind === T.QIDENT ||
+              (nx?.kind === T.WORD && (flagsOf(nx.text) & (F.R | F.C | F.AS_NOT_ALIAS)) === 0)
+            )
+              continue;
+          }
+          if (w === 'fetch' && (isWord(tk[i + 1], 'first') || isWord(tk[i + 1], 'next'))) {
+            // FETCH FIRST [n] ROW[S] ONLY is LIMIT n
+            let j = i + 2;
+            const count = tk[j];
+            if (count && (count.kind === T.NUMBER || count.kind === T.PARAM)) j++;
+            if ((isWord(tk[j], 'row') || isWord(tk[j], 'rows')) && isWord(tk[j + 1], 'only')) {
+              emit('limit', P.KW);
+              emit('?', P.LIT);
+              i = j + 1;
+              break;
+            }
+          }
+          if (w === 'to' && stack.length === 1 && isSetStatement(text) && last() === P.ID) {
+            emit('=', P.BINOP); // SET name TO value is SET name = value
+            break;
+          }
+          if ((w === 'row' || w === 'rows') && kinds[kinds.length - 1] === P.LIT && lastText(2) === 'offset')
+            continue; // OFFSET n ROWS is OFFSET n
         }
-        if (w === 'to' && stack.length === 1 && isSetStatement(text) && last() === P.ID) {
-          emit('=', P.BINOP); // SET name TO value is SET name = value
-          break;
-        }
-        if ((w === 'row' || w === 'rows') && kinds[kinds.length - 1] === P.LIT && lastText(2) === 'offset')
-          continue; // OFFSET n ROWS is OFFSET n
         // typed literal: date '2024-01-01', timestamp with time zone '...', interval '1' day
         const nx = tk[i + 1];
         if (
