@@ -4,6 +4,8 @@ import { DbkitError, type DbkitErrorContext } from '../errors.js';
 export const QueryErrorCodes = {
   EXPECTATION: 'E_QUERY_EXPECTATION',
   EXPLAIN: 'E_QUERY_EXPLAIN',
+  /** explain() was given no statement or more than one; nothing was sent. */
+  EXPLAIN_STATEMENTS: 'E_QUERY_EXPLAIN_STATEMENTS',
   INVALID: 'E_QUERY_INVALID',
 } as const;
 
@@ -23,17 +25,25 @@ export class QueryExpectationError extends DbkitError {
 }
 
 /**
- * EXPLAIN could not run (bad SQL, unsupported database handle); the driver error is the `cause`.
+ * EXPLAIN could not run (bad SQL, unsupported database handle); the driver error is the `cause`. Code
+ * `E_QUERY_EXPLAIN`, or `E_QUERY_EXPLAIN_STATEMENTS` when the text holds no statement or more than one
+ * (raised before anything is sent; `context.statements` is the count, `context.separatorOffsets` where the
+ * extra statements start).
  *
  * @example
  * ```ts
- * catch (e) { if (isDbkitError(e, 'E_QUERY_EXPLAIN')) console.log(e.cause) }
+ * catch (e) { if (isDbkitError(e, 'E_QUERY_EXPLAIN_STATEMENTS')) console.log(e.context.statements) }
  * ```
  */
 export class ExplainError extends DbkitError {
   static readonly code = QueryErrorCodes.EXPLAIN;
-  constructor(message: string, context: DbkitErrorContext, cause?: unknown) {
-    super(QueryErrorCodes.EXPLAIN, message, { cause, context });
+  constructor(
+    message: string,
+    context: DbkitErrorContext,
+    cause?: unknown,
+    code: (typeof QueryErrorCodes)['EXPLAIN' | 'EXPLAIN_STATEMENTS'] = QueryErrorCodes.EXPLAIN,
+  ) {
+    super(code, message, { cause, context });
   }
 }
 

@@ -1,17 +1,21 @@
-import { ExplainError } from './errors.js';
+import { ExplainError, QueryErrorCodes } from './errors.js';
 import { type PlanNode, parsePlanNode, walkPlan } from './explain-plan.js';
 import { analyzePlan, type ExplainFinding } from './explain-rules.js';
 import { resolveQueryOptions } from './options.js';
+import { splitStatements } from './sql-lexer.js';
 
 /** Options of {@link explain}. */
 export interface ExplainOptions {
-  /** Run EXPLAIN ANALYZE (executes the statement; writes run in a transaction that is rolled back). @default false */
+  /**
+   * Run EXPLAIN ANALYZE: executes the statement inside a transaction that is always rolled back, whatever the
+   * statement is. Without it the plan is made in a READ ONLY transaction (also rolled back). @default false
+   */
   analyze?: boolean;
   /** Add BUFFERS (shared/temp block counts). @default false */
   buffers?: boolean;
   /** Add SETTINGS (planner settings that differ from the defaults). @default false */
   settings?: boolean;
-  /** Settings applied with SET LOCAL around the EXPLAIN (in a rolled-back transaction), e.g. `{ work_mem: '64kB' }`. @default undefined */
+  /** Settings applied with `set_config(name, value, true)` (SET LOCAL) inside the rolled-back transaction, e.g. `{ work_mem: '64kB' }`. @default undefined */
   set?: Record<string, string | number | boolean>;
   /** Parameters for a string query with `$1` placeholders. @default [] */
   params?: unknown[];
@@ -42,9 +46,12 @@ export interface ExplainResult {
   executionTimeMs?: number;
   /** Problems found, worst first. */
   findings: ExplainFinding[];
-  /** Whether the statement was executed (ANALYZE) and whether that happened in a rolled-back transaction. */
+  /** Whether the statement was executed (ANALYZE). */
   analyzed: boolean;
+  /** Always true: every EXPLAIN runs in a transaction (or savepoint) that is rolled back. */
   rolledBack: boolean;
+  /** True for plain EXPLAIN, which runs in a READ ONLY transaction. */
+  readOnly: boolean;
   /** The JSON Postgres returned. */
   raw: unknown;
 }
@@ -58,66 +65,173 @@ export type ExplainQuery =
   | PromiseLike<unknown>;
 
 type Rows = Record<string, unknown>[];
+type Run = (text: string, params: unknown[]) => Promise<Rows>;
 interface Runner {
-  run(text: string, params: unknown[]): Promise<Rows>;
-  /** Runs fn on one connection inside a transaction that is always rolled back. */
-  rolledBack<T>(fn: (run: Runner['run']) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn on one connection inside a transaction (a savepoint when the handle already is in one) that is
+   * always rolled back; READ ONLY when asked.
+   */
+  rolledBack<T>(readOnly: boolean, fn: (run: Run) => Promise<T>): Promise<T>;
 }
 
 type PgJs = ((...a: unknown[]) => unknown) & {
-  unsafe(text: string, params?: unknown[]): Promise<Rows>;
-  begin?: (fn: (tx: PgJs) => Promise<unknown>) => Promise<unknown>;
+  unsafe(text: string, params?: unknown[], options?: Record<string, unknown>): Promise<Rows>;
+  begin?: (options: string, fn: (tx: PgJs) => Promise<unknown>) => Promise<unknown>;
   savepoint?: (fn: (tx: PgJs) => Promise<unknown>) => Promise<unknown>;
 };
 type QueryLike = {
-  query(text: string, params?: unknown[]): Promise<{ rows: Rows }>;
-  connect?: () => Promise<QueryLike & { release(): void }>;
+  query(text: unknown, params?: unknown[]): Promise<{ rows: Rows }>;
+  connect?: () => Promise<QueryLike & { release(err?: unknown): void }>;
   totalCount?: number;
+  getTransactionStatus?: () => string | null;
+  // PGlite
+  exec?: unknown;
+  transaction?: <T>(fn: (tx: QueryLike & { rollback(): Promise<void> }) => Promise<T>) => Promise<T>;
+  isInTransaction?: () => boolean;
+  rollback?: () => Promise<void>;
 };
 
 const ROLLBACK = Symbol('dbkit.explain.rollback');
+const SAVEPOINT = 'dbkit_explain';
+
+/** Runs `scoped` (a begin/savepoint/transaction helper) with a body that always ends in a rollback. */
+async function throwAway<H, T>(
+  scoped: (cb: (h: H) => Promise<never>) => Promise<unknown>,
+  body: (h: H) => Promise<T>,
+): Promise<T> {
+  let out: { value: T } | undefined;
+  try {
+    await scoped(async (h) => {
+      out = { value: await body(h) };
+      throw ROLLBACK;
+    });
+  } catch (e) {
+    if (e !== ROLLBACK) throw e;
+  }
+  if (!out) throw new ExplainError('the transaction ended without running the EXPLAIN', {});
+  return out.value;
+}
+
+const sqlState = (e: unknown) => (e as { code?: unknown } | null)?.code;
+
+/**
+ * Transaction by hand on one connection: a savepoint when already in a transaction (`inTx` true, or unknown
+ * and SAVEPOINT succeeds), else BEGIN; always rolled back. `onRollbackFailed` lets a pool discard the client.
+ */
+async function manual<T>(
+  run: Run,
+  readOnly: boolean,
+  inTx: boolean | undefined,
+  fn: (run: Run) => Promise<T>,
+  onRollbackFailed?: (e: unknown) => void,
+): Promise<T> {
+  let sp = inTx === true;
+  if (inTx === undefined) {
+    try {
+      await run(`savepoint ${SAVEPOINT}`, []);
+      sp = true;
+    } catch (e) {
+      if (sqlState(e) !== '25P01') throw e; // 25P01: not in a transaction block
+    }
+  } else if (sp) await run(`savepoint ${SAVEPOINT}`, []);
+  if (!sp) await run(readOnly ? 'begin read only' : 'begin', []);
+  let failed = false;
+  try {
+    if (sp && readOnly) await run('set transaction read only', []);
+    return await fn(run);
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    try {
+      if (sp) {
+        await run(`rollback to savepoint ${SAVEPOINT}`, []);
+        await run(`release savepoint ${SAVEPOINT}`, []);
+      } else await run('rollback', []);
+    } catch (e) {
+      onRollbackFailed?.(e);
+      // The server rolls back a transaction whose connection is gone; report the first failure.
+      // biome-ignore lint/correctness/noUnsafeFinally: a failed rollback must not pass for success
+      if (!failed) throw e;
+    }
+  }
+}
 
 function pgjsRunner(sql: PgJs): Runner {
-  const run = (s: PgJs) => (text: string, params: unknown[]) => s.unsafe(text, params) as Promise<Rows>;
+  // simple: false forces the extended protocol even without parameters: postgres.js sends a parameterless
+  // unsafe() as a simple Query, which runs every statement in the string (porsager/postgres#541).
+  const run =
+    (s: PgJs): Run =>
+    (text, params) =>
+      s.unsafe(text, params, { prepare: false, simple: false }) as Promise<Rows>;
   return {
-    run: run(sql),
-    async rolledBack(fn) {
-      let out: Awaited<ReturnType<typeof fn>> | undefined;
-      const scoped = sql.begin ?? sql.savepoint;
-      if (!scoped) throw new ExplainError('this postgres.js handle cannot open a transaction', {});
-      try {
-        await scoped.call(sql, async (tx: PgJs) => {
-          out = await fn(run(tx));
-          throw ROLLBACK;
-        });
-      } catch (e) {
-        if (e !== ROLLBACK) throw e;
+    rolledBack<T>(readOnly: boolean, fn: (run: Run) => Promise<T>): Promise<T> {
+      if (typeof sql.begin === 'function') {
+        const begin = sql.begin;
+        return throwAway<PgJs, T>(
+          (cb) => begin.call(sql, readOnly ? 'read only' : 'read write', cb),
+          (tx) => fn(run(tx)),
+        );
       }
-      return out as Awaited<ReturnType<typeof fn>>;
+      if (typeof sql.savepoint === 'function') {
+        const savepoint = sql.savepoint;
+        return throwAway<PgJs, T>(
+          (cb) => savepoint.call(sql, cb),
+          async (sp) => {
+            if (readOnly) await run(sp)('set transaction read only', []);
+            return fn(run(sp));
+          },
+        );
+      }
+      // sql.reserve(): one connection, maybe inside a transaction the caller began.
+      return manual(run(sql), readOnly, undefined, fn);
     },
   };
 }
 
+const isPglite = (c: QueryLike) =>
+  typeof c.exec === 'function' && (typeof c.transaction === 'function' || typeof c.rollback === 'function');
+
 function queryLikeRunner(client: QueryLike): Runner {
-  const run = (c: QueryLike) => async (text: string, params: unknown[]) => (await c.query(text, params)).rows;
+  const pglite = isPglite(client);
+  // node-postgres sends a query without values as a simple Query (every statement runs); queryMode 'extended'
+  // (pg >= 8.12, brianc/node-postgres#3214) makes the server refuse a second statement. PGlite's query() is
+  // always extended.
+  const run =
+    (c: QueryLike): Run =>
+    async (text, params) =>
+      (pglite ? await c.query(text, params) : await c.query({ text, values: params, queryMode: 'extended' }))
+        .rows;
   return {
-    run: run(client),
-    async rolledBack(fn) {
-      // A pg Pool hands out one client for the transaction; PGlite and pg.Client are one connection already.
-      const c =
-        typeof client.connect === 'function' && typeof client.totalCount === 'number'
-          ? await client.connect()
-          : client;
-      try {
-        await c.query('begin');
-        try {
-          return await fn(run(c));
-        } finally {
-          await c.query('rollback');
+    async rolledBack<T>(readOnly: boolean, fn: (run: Run) => Promise<T>): Promise<T> {
+      if (pglite) {
+        if (typeof client.transaction === 'function' && !client.isInTransaction?.()) {
+          // PGlite's transaction() holds its lock, so concurrent queries on the same PGlite wait outside it.
+          return throwAway<QueryLike, T>(
+            (cb) => client.transaction!(cb),
+            async (tx) => {
+              if (readOnly) await run(tx)('set transaction read only', []);
+              return fn(run(tx));
+            },
+          );
         }
-      } finally {
-        if (c !== client) (c as unknown as { release(): void }).release();
+        return manual(run(client), readOnly, true, fn);
       }
+      if (typeof client.connect === 'function' && typeof client.totalCount === 'number') {
+        // a pg Pool: one client for the transaction, discarded if the rollback fails
+        const c = await client.connect();
+        let broken: unknown;
+        try {
+          return await manual(run(c), readOnly, false, fn, (e) => {
+            broken = e ?? new Error('rollback failed');
+          });
+        } finally {
+          c.release(broken);
+        }
+      }
+      const status = typeof client.getTransactionStatus === 'function' ? client.getTransactionStatus() : null;
+      const inTx = status === 'I' ? false : status === 'T' || status === 'E' ? true : undefined;
+      return manual(run(client), readOnly, inTx, fn);
     },
   };
 }
@@ -173,26 +287,14 @@ async function toStatement(
   );
 }
 
-/** True for statements that cannot change data when executed (EXPLAIN ANALYZE runs them). */
-export function isReadOnlyStatement(sql: string): boolean {
-  const s = sql
-    .replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, ' ')
-    .trim()
-    .toLowerCase();
-  if (/^(select|values|table|show)\b/.test(s))
-    return (
-      !/\bfor\s+(update|no key update|share|key share)\b/.test(s) &&
-      !/\binto\b/.test(s.split(/\bfrom\b/)[0] ?? '')
-    );
-  if (s.startsWith('with')) return !/\b(insert|update|delete|merge)\b/.test(s);
-  return false;
-}
-
 const severityRank = { critical: 0, warning: 1, info: 2 } as const;
 
 /**
- * Runs EXPLAIN (FORMAT JSON) on a drizzle query or SQL and returns the typed plan plus findings, each with a
- * severity and a concrete suggestion. With `analyze`, statements that write run inside a rolled-back transaction.
+ * Runs EXPLAIN (FORMAT JSON) on exactly one statement and returns the typed plan plus findings, each with a
+ * severity and a concrete suggestion. It cannot change data: text with more than one statement is refused
+ * before anything is sent (`E_QUERY_EXPLAIN_STATEMENTS`), the statement goes through the extended protocol
+ * (the server refuses a second command too), EXPLAIN ANALYZE runs in a transaction that is always rolled back,
+ * and plain EXPLAIN in a READ ONLY one.
  *
  * @example
  * ```ts
@@ -208,17 +310,30 @@ export async function explain(
   const o = resolveQueryOptions('explain', options);
   const { runner, dialect } = runnerFor(db);
   const stmt = await toStatement(query, o.params, dialect);
+  const split = splitStatements(stmt.sql);
+  if (split.statements.length !== 1) {
+    const count = split.statements.length;
+    throw new ExplainError(
+      count === 0
+        ? 'explain() got no statement (the text is empty or only comments); nothing was sent'
+        : `explain() explains exactly one statement; the text holds ${count} (separated by the ";" at offset ${split.separators.join(', ')}); nothing was sent`,
+      { statements: count, separatorOffsets: split.separators },
+      undefined,
+      QueryErrorCodes.EXPLAIN_STATEMENTS,
+    );
+  }
+  const statement = split.statements[0]!;
   const flags = ['FORMAT JSON'];
   if (o.analyze) flags.push('ANALYZE');
   if (o.buffers) flags.push('BUFFERS');
   if (o.settings) flags.push('SETTINGS');
-  const text = `EXPLAIN (${flags.join(', ')}) ${stmt.sql}`;
+  // A newline, not a space: a statement that ends in a -- comment must not comment out anything after it.
+  const text = `EXPLAIN (${flags.join(', ')}) ${statement}\n`;
   const set = Object.entries(o.set ?? {});
   for (const [k] of set)
     if (!/^[a-z_][a-z0-9_.]*$/i.test(k)) throw new ExplainError(`invalid setting name: ${k}`, { setting: k });
-  const inTx = set.length > 0 || (o.analyze && !isReadOnlyStatement(stmt.sql));
 
-  const body = async (run: Runner['run']) => {
+  const body = async (run: Run) => {
     for (const [k, v] of set) await run('select set_config($1, $2, true)', [k, String(v)]);
     const rows = await run(text, stmt.params);
     const planRows = walkRoots(rows);
@@ -235,10 +350,11 @@ export async function explain(
   };
   let out: Awaited<ReturnType<typeof body>>;
   try {
-    out = inTx ? await runner.rolledBack(body) : await body(runner.run);
+    // Always rolled back, whatever the statement looks like: no guess decides what is safe to run.
+    out = await runner.rolledBack(!o.analyze, body);
   } catch (e) {
     if (e instanceof ExplainError) throw e;
-    throw new ExplainError(`EXPLAIN failed: ${(e as Error)?.message ?? String(e)}`, { sql: stmt.sql }, e);
+    throw new ExplainError(`EXPLAIN failed: ${(e as Error)?.message ?? String(e)}`, { sql: statement }, e);
   }
   const top = out.planRows[0]!;
   const plan = parsePlanNode(top.Plan);
@@ -248,14 +364,15 @@ export async function explain(
     (a, b) => severityRank[a.severity] - severityRank[b.severity],
   );
   return {
-    sql: stmt.sql,
+    sql: statement,
     params: stmt.params,
     plan,
     ...(typeof top['Planning Time'] === 'number' ? { planningTimeMs: top['Planning Time'] } : {}),
     ...(executionTimeMs !== undefined ? { executionTimeMs } : {}),
     findings,
     analyzed: o.analyze,
-    rolledBack: inTx,
+    rolledBack: true,
+    readOnly: !o.analyze,
     raw: out.planRows,
   };
 }

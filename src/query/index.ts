@@ -12,7 +12,6 @@ export {
   type ExplainResult,
   explain,
   formatExplain,
-  isReadOnlyStatement,
 } from './explain.js';
 export { filterColumns, type PlanNode, parsePlanNode, walkPlan } from './explain-plan.js';
 export type { ExplainFinding, FindingRule, FindingSeverity } from './explain-rules.js';

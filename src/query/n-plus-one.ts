@@ -30,20 +30,41 @@ export interface DetectNPlusOneOptions {
 const EQ_PARAM = /((?:"[^"]+"|[a-z_][\w$]*)(?:\.(?:"[^"]+"|[a-z_][\w$]*))?) = \?/;
 const IN_LIST = /((?:"[^"]+"|[a-z_][\w$]*)(?:\.(?:"[^"]+"|[a-z_][\w$]*))?) in \(\?\)/;
 
-/** A concrete rewrite for a repeated statement. */
+/**
+ * The `col = ?` / `col in (?)` of the WHERE clause (not of UPDATE's SET list), with its offset in `fp`. Works on
+ * fingerprints, whose spacing and case are canonical (`where users.id = ?`).
+ */
+function keyPredicate(fp: string, re: RegExp): { match: string; col: string; at: number } | undefined {
+  const where = fp.indexOf(' where ');
+  const from = where === -1 ? 0 : where;
+  const m = re.exec(fp.slice(from));
+  return m ? { match: m[0], col: m[1]!, at: from + m.index } : undefined;
+}
+const replaceAt = (s: string, at: number, len: number, by: string) => s.slice(0, at) + by + s.slice(at + len);
+
+/**
+ * A concrete rewrite for a repeated statement, from its fingerprint.
+ *
+ * @example
+ * ```ts
+ * suggestBatch('select * from users where users.id = ?', 12) // 'Load all 12 at once: select * from users where users.id = any(?) ...'
+ * ```
+ */
 export function suggestBatch(fingerprint: string, count: number): string {
   if (fingerprint.startsWith('insert')) {
     return `Insert the ${count} rows in one statement (multi-row VALUES, unnest or COPY; dbkit/bulk bulkInsert does it for you) instead of one INSERT per row.`;
   }
   if (fingerprint.startsWith('update') || fingerprint.startsWith('delete')) {
-    const m = EQ_PARAM.exec(fingerprint);
-    const col = m?.[1] ?? 'id';
-    return `Run one statement for all ${count} keys: ${fingerprint.replace(EQ_PARAM, `${col} = any(?)`)} with an array parameter (or dbkit/bulk bulkUpdate/bulkDelete) instead of one per row.`;
+    const k = keyPredicate(fingerprint, EQ_PARAM);
+    const rewritten = k
+      ? replaceAt(fingerprint, k.at, k.match.length, `${k.col} = any(?)`)
+      : `${fingerprint} (with the key as = any(?))`;
+    return `Run one statement for all ${count} keys: ${rewritten} with an array parameter (or dbkit/bulk bulkUpdate/bulkDelete) instead of one per row.`;
   }
-  const m = EQ_PARAM.exec(fingerprint) ?? IN_LIST.exec(fingerprint);
-  if (m) {
-    const col = m[1]!;
-    const rewritten = fingerprint.replace(m[0], `${col} = any(?)`);
+  const k = keyPredicate(fingerprint, EQ_PARAM) ?? keyPredicate(fingerprint, IN_LIST);
+  if (k) {
+    const col = k.col;
+    const rewritten = replaceAt(fingerprint, k.at, k.match.length, `${col} = any(?)`);
     return `Load all ${count} at once: ${rewritten} with the ${count} values as one array parameter (postgres.js: \`${col} = any(\${ids})\`; drizzle: inArray(column, ids)), or join them into the query that produced the ids (drizzle relational queries: \`with: { ... }\`).`;
   }
   return `The same statement ran ${count} times; fetch the data in one query (a join, or = any($1) with an array of keys) instead of once per item.`;

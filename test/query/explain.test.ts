@@ -4,13 +4,7 @@ import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  ExplainError,
-  type ExplainResult,
-  explain,
-  formatExplain,
-  isReadOnlyStatement,
-} from '../../src/query/index.js';
+import { ExplainError, type ExplainResult, explain, formatExplain } from '../../src/query/index.js';
 import { useTestDatabase } from '../setup/index.js';
 
 const db = useTestDatabase('query_explain');
@@ -153,6 +147,7 @@ describe('explain', () => {
     const sql = db.sql();
     const r = await explain(sql, 'delete from users where id <= $1', { params: [100], analyze: true });
     expect(r.rolledBack).toBe(true);
+    expect(r.readOnly).toBe(false);
     expect(r.plan.nodeType).toBe('ModifyTable');
     expect(r.plan.raw.Operation).toBe('Delete');
     const [row] = await sql`select count(*)::int as n from users`;
@@ -198,11 +193,19 @@ describe('explain', () => {
     await expect(explain({}, 'select 1')).rejects.toThrow(ExplainError);
   });
 
-  it('tells read-only statements from writing ones', () => {
-    expect(isReadOnlyStatement('select 1')).toBe(true);
-    expect(isReadOnlyStatement('  /* c */ WITH x AS (select 1) select * from x')).toBe(true);
-    expect(isReadOnlyStatement('with x as (delete from t returning *) select * from x')).toBe(false);
-    expect(isReadOnlyStatement('select * from t for update')).toBe(false);
-    expect(isReadOnlyStatement('update t set a = 1')).toBe(false);
+  it('plans in a READ ONLY transaction: a function the planner folds cannot write', async () => {
+    const sql = db.sql();
+    await sql`create table ro_probe (v text)`;
+    await sql.unsafe(
+      `create function ro_probe_insert() returns int language sql as $$ insert into ro_probe values ('x'); select 1 $$`,
+    );
+    // IMMUTABLE (wrongly): the planner evaluates it while planning a plain EXPLAIN, and it calls a writer
+    await sql.unsafe(`create function ro_probe_write() returns int language plpgsql immutable as
+      $$ begin perform ro_probe_insert(); return 1; end $$`);
+    const err = await explain(sql, 'select ro_probe_write()').catch((e: unknown) => e);
+    expect((err as ExplainError).cause).toMatchObject({ code: '25006' }); // read_only_sql_transaction
+    const analyzed = await explain(sql, 'select ro_probe_write()', { analyze: true });
+    expect(analyzed).toMatchObject({ analyzed: true, readOnly: false, rolledBack: true });
+    expect((await sql`select count(*)::int as n from ro_probe`)[0]!.n).toBe(0);
   });
 });

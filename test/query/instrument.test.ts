@@ -119,9 +119,9 @@ describe('instrument', () => {
     });
     const e = take();
     expect(e.map((x) => x.fingerprint)).toEqual([
-      'select "id", "name" from "items" where "items"."id" = ?',
-      'select count(*) from "items"',
-      'update "items" set "name" = ? where "items"."id" = ?',
+      'select id, name from items where items.id = ?',
+      'select count(*) from items',
+      'update items set name = ? where items.id = ?',
     ]);
     expect(e[0]!.rows).toBe(1);
     expect(e[0]!.callSite).toContain('instrument.test.ts');
@@ -161,7 +161,7 @@ describe('instrument', () => {
     const e = take();
     expect(e).toHaveLength(1);
     expect(e[0]!.sql).toBe('select "name" from "items" where id in ($1,$2)');
-    expect(e[0]!.fingerprint).toBe('select "name" from "items" where id in (?)');
+    expect(e[0]!.fingerprint).toBe('select name from items where id in (?)');
   });
 
   it('calls onSlowQuery and publishes on the slow channel at the threshold', async () => {

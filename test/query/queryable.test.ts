@@ -27,7 +27,7 @@ describe('instrumentQueryable (PGlite)', () => {
     expect(t.queries).toHaveLength(6);
     expect(t.queries[0]!.rows).toBe(1);
     expect(t.queries[0]!.client).toBe('pglite');
-    expect(t.nPlusOne[0]!.fingerprint).toBe('select "id", "name" from "users" where "users"."id" = ?');
+    expect(t.nPlusOne[0]!.fingerprint).toBe('select id, name from users where users.id = ?');
     expect(t.nPlusOne[0]!.callSite).toContain('queryable.test.ts');
     expect(events.length).toBeGreaterThanOrEqual(6);
   });

@@ -25,11 +25,29 @@ describe('createSlowQueryLog', () => {
     await sql`select ${'secret@example.com'}::text as email, ${42}::int as n`;
     await sql.unsafe("select 'inline-secret' as s");
     expect(entries).toHaveLength(2);
-    expect(entries[0]!.sql).toBe('select ?::text as email, ?::int as n');
+    expect(entries[0]!.sql).toBe('select ?::text, ?::int4');
     expect(entries[0]!.params).toEqual(['<string:18>', '<string:2>']);
     expect(JSON.stringify(entries)).not.toContain('secret');
     expect(entries[0]!.callSite).toContain('slow-query-log.test.ts');
     expect(entries[0]!.rows).toBe(1);
+  });
+
+  it('redacts every kind of literal, including after a string that ends in a backslash', async () => {
+    const entries: SlowQueryLogEntry[] = [];
+    const log = createSlowQueryLog({ thresholdMs: 0, log: (e) => entries.push(e) });
+    const sql = instrument(raw, { onQuery: log.onQuery });
+    // the previous scanner read \' as an escape, so the string ran on and 'secret-1' stayed in the log
+    await sql.unsafe("select 'C:\\' as p, 'secret-1' as s");
+    await sql.unsafe(
+      "select E'secret-2\\'' as s, $q$secret-3$q$ as t, U&'secret-4' as u, x'ff' as v /* secret-5 */",
+    );
+    await sql.unsafe("select date '2024-01-01' as d, interval '5 minutes' as i, 42::int as n");
+    expect(entries.map((e) => e.sql)).toEqual([
+      'select ?, ?',
+      'select ?, ?, ?, ?',
+      'select ?::date, ?::interval, ?::int4',
+    ]);
+    expect(JSON.stringify(entries.map((e) => [e.sql, e.params]))).not.toMatch(/secret|2024|minutes|42/);
   });
 
   it('keeps raw SQL and parameters when redaction is off, and reports errors', async () => {

@@ -138,7 +138,7 @@ describe('trackQueries', () => {
       for (const id of [1, 2, 3, 4, 5]) await d.select().from(authors).where(eq(authors.id, id)).execute();
     });
     expect(t.nPlusOne).toHaveLength(1);
-    expect(t.nPlusOne[0]!.fingerprint).toBe('select "id", "name" from "authors" where "authors"."id" = ?');
+    expect(t.nPlusOne[0]!.fingerprint).toBe('select id, name from authors where authors.id = ?');
     expect(t.nPlusOne[0]!.callSite).toContain('track.test.ts');
   });
 
