@@ -82,7 +82,14 @@ export function resolveTransactionOptions(opts: WithTransactionOptions = {}) {
   } = {};
   if (opts.isolationLevel) config.isolationLevel = opts.isolationLevel;
   if (opts.accessMode) config.accessMode = opts.accessMode;
-  return { maxRetries, baseMs, maxMs, config, onRetry: opts.onRetry };
+  return {
+    maxRetries,
+    baseMs,
+    maxMs,
+    config,
+    /** Called before each retry. */
+    onRetry: opts.onRetry,
+  };
 }
 
 /**

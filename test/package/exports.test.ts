@@ -91,3 +91,57 @@ describe('package exports', () => {
     expect(out).toContain('doctor [DATABASE_URL]');
   });
 });
+
+describe('optional peers in the build', () => {
+  const optional = Object.entries(
+    (
+      JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+        peerDependenciesMeta: Record<string, { optional?: boolean }>;
+      }
+    ).peerDependenciesMeta,
+  )
+    .filter(([, m]) => m.optional)
+    .map(([name]) => name);
+  const isOptionalPeer = (spec: string) => optional.some((p) => spec === p || spec.startsWith(`${p}/`));
+  // Static imports, side-effect imports, dynamic import() and require() with a literal specifier.
+  const SPEC = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^import\s*)["']([^"']+)["']/gm;
+
+  /** Every dist file the library entries reach through relative imports (what a service's bundler reads). */
+  function reachable(ext: '.js' | '.cjs'): Map<string, string[]> {
+    const seen = new Map<string, string[]>();
+    const queue = Object.keys(entries).map((e) => join(root, 'dist', `${e}${ext}`));
+    while (queue.length > 0) {
+      const file = queue.pop() as string;
+      if (seen.has(file)) continue;
+      const specs = [...readFileSync(file, 'utf8').matchAll(SPEC)].map((m) => m[1] as string);
+      seen.set(file, specs);
+      for (const s of specs) if (s.startsWith('.')) queue.push(join(file, '..', s));
+    }
+    return seen;
+  }
+
+  it.each(['.js', '.cjs'] as const)(
+    'the %s library files load optional peers only through #dbkit/peers',
+    (ext) => {
+      const files = reachable(ext);
+      expect(files.size).toBeGreaterThan(Object.keys(entries).length);
+      const offenders = [...files].flatMap(([file, specs]) =>
+        specs.filter(isOptionalPeer).map((s) => `${file.slice(root.length + 1)} -> ${s}`),
+      );
+      // A static import fails `import 'dbkit'` without the peer; a bare import() breaks bundling without it
+      // (esbuild: "Could not resolve"). Load it with importLib (src/internal/import-lib.ts) instead.
+      expect(offenders).toEqual([]);
+      expect([...files.values()].some((specs) => specs.includes('#dbkit/peers'))).toBe(true);
+    },
+  );
+
+  it('the peer loaders are shipped unbundled, with one literal require per optional peer module', () => {
+    for (const file of ['dist/internal/peers.js', 'dist/internal/peers.cjs']) {
+      const text = readFileSync(join(root, file), 'utf8');
+      expect(text, file).not.toContain('__require');
+      const required = [...text.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]);
+      for (const peer of ['postgres', 'drizzle-orm', '@google-cloud/bigquery', 'prom-client'])
+        expect(required, `${file} requires ${peer}`).toContain(peer);
+    }
+  });
+});
