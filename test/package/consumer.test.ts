@@ -306,6 +306,31 @@ describe('full project with other bundlers', () => {
 });
 
 describe('the packed tarball', () => {
+  it('holds the build, the peer loaders, README, LICENSE and CHANGELOG, and no sources or tests', async () => {
+    const r = expectOk(await run('tar', ['-tzf', tarball], { cwd: work }), 'tar -tzf');
+    const files = r.stdout
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'dist/index.js',
+      'dist/index.cjs',
+      'dist/index.d.ts',
+      'dist/index.d.cts',
+      'dist/cli.js',
+      'dist/internal/peers.js',
+      'dist/internal/peers.cjs',
+    ])
+      expect(files, f).toContain(f);
+    expect(
+      files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f)),
+    ).toEqual([]);
+  });
+
   it('has no problem for @arethetypeswrong/cli (node10, node16 CJS and ESM, bundler)', async () => {
     const attw = join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js');
     const r = await run(process.execPath, [attw, tarball, '--format', 'json'], { cwd: work });

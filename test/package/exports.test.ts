@@ -145,3 +145,55 @@ describe('optional peers in the build', () => {
     }
   });
 });
+
+describe('package metadata', () => {
+  const meta = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown> & {
+    files: string[];
+    peerDependencies: Record<string, string>;
+    peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    dependencies: Record<string, string>;
+    typesVersions: Record<string, Record<string, string[]>>;
+  };
+
+  it('is MIT with the license text, and names its repository, homepage, issue tracker and keywords', () => {
+    expect(meta.license).toBe('MIT');
+    const license = readFileSync(join(root, 'LICENSE'), 'utf8');
+    expect(license).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} dbkit contributors\n/);
+    expect(license).toContain('THE SOFTWARE IS PROVIDED "AS IS"');
+    expect(meta.repository).toMatchObject({
+      type: 'git',
+      url: expect.stringMatching(/^git\+https:\/\/.+\.git$/),
+    });
+    expect(meta.homepage).toMatch(/^https:\/\//);
+    expect(meta.bugs).toMatchObject({ url: expect.stringMatching(/^https:\/\/.+\/issues$/) });
+    expect((meta.keywords as string[]).length).toBeGreaterThan(5);
+    expect(meta.files).toEqual(expect.arrayContaining(['dist', 'README.md', 'LICENSE', 'CHANGELOG.md']));
+    expect(readFileSync(join(root, 'CHANGELOG.md'), 'utf8')).toMatch(
+      /^# Changelog\n[\s\S]*\n## \[Unreleased\]\n/,
+    );
+  });
+
+  it('typesVersions gives node10 the declarations of every subpath', () => {
+    const mapped = meta.typesVersions['*'] ?? {};
+    expect(Object.keys(mapped).sort()).toEqual(
+      subpaths
+        .filter((s) => s !== '.')
+        .map((s) => s.slice(2))
+        .sort(),
+    );
+    for (const [sub, [file]] of Object.entries(mapped)) {
+      expect(file).toBe(`./dist/${sub}/index.d.cts`);
+      expect(existsSync(join(root, file as string)), `${file} exists`).toBe(true);
+    }
+  });
+
+  it('ioredis is a required peer (5 or 6); every other peer is optional and none is a dependency', () => {
+    expect(meta.peerDependencies.ioredis).toBe('^5.4.0 || ^6.0.0');
+    expect(meta.peerDependenciesMeta.ioredis).toBeUndefined();
+    for (const name of Object.keys(meta.peerDependencies).filter((n) => n !== 'ioredis')) {
+      expect(meta.peerDependenciesMeta[name]?.optional, `${name} is optional`).toBe(true);
+      expect(meta.dependencies[name], `${name} is not a dependency`).toBeUndefined();
+    }
+    expect(meta.dependencies.ioredis).toBeUndefined();
+  });
+});
