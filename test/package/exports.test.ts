@@ -132,6 +132,10 @@ describe('optional peers in the build', () => {
       // (esbuild: "Could not resolve"). Load it with importLib (src/internal/import-lib.ts) instead.
       expect(offenders).toEqual([]);
       expect([...files.values()].some((specs) => specs.includes('#dbkit/peers'))).toBe(true);
+      // createRequire(import.meta.url) hides a module from bundlers, and an esbuild CJS bundle makes
+      // import.meta.url undefined (a crash at startup when it runs at module level).
+      const hidden = [...files.keys()].filter((f) => readFileSync(f, 'utf8').includes('createRequire('));
+      expect(hidden.map((f) => f.slice(root.length + 1))).toEqual([]);
     },
   );
 
