@@ -9,7 +9,9 @@
  * This file is built WITHOUT bundling (tsup.config.ts: dist/internal/peers.js and .cjs, reached through the
  * package's private `#dbkit/peers` import), because esbuild would otherwise rewrite every `require` into its
  * `__require` shim, which a downstream bundler no longer recognises. For the same reason it imports nothing of
- * dbkit's own: src/internal/import-lib.ts turns its raw errors into MissingPeerDependencyError.
+ * dbkit's own: src/internal/import-lib.ts turns its raw errors into MissingPeerDependencyError. The `imports`
+ * map gives webpack the .cjs file (its `webpack` condition): webpack leaves `require` alone in a module it
+ * parses as ESM, and it would replace `createRequire(import.meta.url)` with `undefined`.
  *
  * How each call resolves:
  * - dbkit's CJS build (plain Node): `require` is Node's own.
