@@ -15,8 +15,11 @@ import type * as PgCore from 'drizzle-orm/pg-core';
 import { importLib } from './import-lib.js';
 
 const FEATURE = 'dbkit/bulk (bulkInsert, bulkUpdate, processInBatches, withTransaction, ...)';
-const orm = () => importLib<typeof Orm>('drizzle-orm', FEATURE);
-const pgCore = () => importLib<typeof PgCore>('drizzle-orm/pg-core', FEATURE);
+// Kept here after the first load: bulk builds a `sql` fragment per cell, so each call should cost little.
+let ormModule: typeof Orm | undefined;
+let pgCoreModule: typeof PgCore | undefined;
+const orm = () => (ormModule ??= importLib<typeof Orm>('drizzle-orm', FEATURE));
+const pgCore = () => (pgCoreModule ??= importLib<typeof PgCore>('drizzle-orm/pg-core', FEATURE));
 
 /** Lazy class handles -> their loaders, so {@link is} can hand drizzle the real class. */
 const lazyClasses = new WeakMap<object, () => object>();
@@ -46,8 +49,15 @@ function lazyFunction<T extends (...args: never[]) => unknown>(load: () => T): T
 /** drizzle's `entityKind`: a registered symbol, so reading it needs no load. */
 export const entityKind = Symbol.for('drizzle:entityKind') as typeof Orm.entityKind;
 
-/** drizzle's `sql` template tag (and `sql.raw`, `sql.join`, `sql.identifier`, `sql.param`, ...). */
-export const sql: typeof Orm.sql = lazyFunction(() => orm().sql);
+/**
+ * drizzle's `sql` template tag (and `sql.raw`, `sql.join`, `sql.identifier`, `sql.param`, ...). The first use
+ * replaces this binding with drizzle's own function (importers see ES modules' live binding), so the per-cell
+ * fragments of a VALUES insert pay nothing for the laziness.
+ */
+export let sql: typeof Orm.sql = lazyFunction(() => {
+  sql = orm().sql;
+  return sql;
+});
 
 /** drizzle's `and`. */
 export const and = ((...conditions: Parameters<typeof Orm.and>) =>
