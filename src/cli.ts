@@ -4,6 +4,8 @@
  * report cannot be written.
  */
 import { parseArgs } from 'node:util';
+// dbkit's own version, inlined at build time (npm_package_version would be the host application's).
+import packageJson from '../package.json' with { type: 'json' };
 import { redactUrl } from './internal/redact.js';
 
 const USAGE = `Usage: dbkit <command> [options]
@@ -34,7 +36,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.version) {
-    io.stdout(`${process.env.npm_package_version ?? '0.1.0'}\n`);
+    io.stdout(`${packageJson.version}\n`);
     return 0;
   }
   const [command, ...rest] = positionals;

@@ -1,8 +1,10 @@
 /**
  * dbkit: data-access primitives for Node.js services on Postgres, Redis and Google Cloud.
  * Each module is also available on its own subpath (`dbkit/cache`, ...): import the subpath
- * when you only need one module, so the others' optional peers are never loaded.
+ * when you only need one module. Importing the root loads no optional peer either: each is loaded by the
+ * function that needs it (and a missing one raises MissingPeerDependencyError naming the package).
  * @packageDocumentation
+ * @module dbkit
  */
 
 export * from './bulk/index.js';

@@ -1,7 +1,8 @@
 /** processInBatches: keyset pagination (never OFFSET) over a drizzle table. */
-import { and, type SQL, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
+import { and, sql } from '../internal/drizzle-lib.js';
 import { type ColumnInfo, tableInfo } from './columns.js';
 import type { AnyPgDatabase } from './driver.js';
 import { BulkAbortedError } from './errors.js';

@@ -3,9 +3,9 @@
  * (the same text for COPY, unnest(text[]) and VALUES) and is cast to the column type in SQL, so enums, arrays,
  * json, bytea, numeric, timestamptz and custom types all take one path.
  */
-import { getTableColumns, is } from 'drizzle-orm';
-import { getTableConfig, PgArray, type PgColumn, type PgTable } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
+import { getTableColumns, getTableConfig, is, PgArray } from '../internal/drizzle-lib.js';
 
 /** Thrown by encoders; the caller adds table, row and column. */
 export class InvalidValue {

@@ -1,8 +1,9 @@
 /** The few driver differences bulk operations care about: running SQL, COPY (postgres.js only). */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { entityKind, type SQL } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
+import { entityKind } from '../internal/drizzle-lib.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: any drizzle pg database or transaction (postgres-js, node-postgres, PGlite)
 export type AnyPgDatabase = PgDatabase<any, any, any>;

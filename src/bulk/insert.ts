@@ -1,7 +1,8 @@
 /** bulkInsert and bulkUpsert: planner (COPY / unnest / VALUES) and the statements for each method. */
-import { type SQL, sql } from 'drizzle-orm';
-import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
+import type { SQL } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
+import { getTableConfig, sql } from '../internal/drizzle-lib.js';
 import { type ColumnInfo, fromDriver, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import { type AnyPgDatabase, canCopy, copyIn, escapeName, run } from './driver.js';
 import {

@@ -1,8 +1,7 @@
 /** withTransaction: retries on serialization failures and deadlocks, onCommit hooks, unknown-outcome detection. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { is } from 'drizzle-orm';
-import { PgTransaction } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
+import { is, PgTransaction } from '../internal/drizzle-lib.js';
 import { hookErrorChannel, retryChannel } from './channels.js';
 import type { AnyPgDatabase } from './driver.js';
 import { sqlStateOf, TransactionOutcomeUnknownError, TransactionRetriesExhaustedError } from './errors.js';
@@ -83,7 +82,14 @@ export function resolveTransactionOptions(opts: WithTransactionOptions = {}) {
   } = {};
   if (opts.isolationLevel) config.isolationLevel = opts.isolationLevel;
   if (opts.accessMode) config.accessMode = opts.accessMode;
-  return { maxRetries, baseMs, maxMs, config, onRetry: opts.onRetry };
+  return {
+    maxRetries,
+    baseMs,
+    maxMs,
+    config,
+    /** Called before each retry. */
+    onRetry: opts.onRetry,
+  };
 }
 
 /**

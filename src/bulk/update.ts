@@ -1,7 +1,8 @@
 /** bulkUpdate (UPDATE ... FROM unnest) and bulkDelete (DELETE ... USING unnest), single or composite keys. */
-import { type SQL, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
+import { sql } from '../internal/drizzle-lib.js';
 import { type ColumnInfo, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import type { AnyPgDatabase } from './driver.js';
 import { run } from './driver.js';

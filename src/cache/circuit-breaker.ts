@@ -57,12 +57,14 @@ export class CacheCircuitBreaker {
     return true;
   }
 
+  /** Records a successful store call: closes the breaker and resets the failure count. */
   success(): void {
     this.failures = 0;
     this.probing = false;
     this.move('closed');
   }
 
+  /** Records a failed store call: opens the breaker at the threshold, or when the half-open probe fails. */
   failure(): void {
     this.failures++;
     const probeFailed = this.current === 'half-open';

@@ -30,9 +30,12 @@ interface Slot {
  * const cache = createQueryCache({ store: memoryStore({ maxEntries: 1000 }), namespace: 'users', ttl: '5m' })
  * ```
  */
-export function memoryStore(
-  options: MemoryStoreOptions = {},
-): CacheStore & { size(): number; bytes(): number } {
+export function memoryStore(options: MemoryStoreOptions = {}): CacheStore & {
+  /** Entries held now. */
+  size(): number;
+  /** Bytes held now (keys and values). */
+  bytes(): number;
+} {
   const maxEntries = options.maxEntries ?? memoryDefaults.maxEntries;
   const maxBytes = options.maxBytes ?? memoryDefaults.maxBytes;
   if (!Number.isInteger(maxEntries) || maxEntries < 1)

@@ -91,6 +91,7 @@ export interface ResolvedQueryCacheOptions {
   maxDecompressedBytes: number;
   serializer: CacheSerializer;
   failOpen: boolean;
+  /** Called with each store error (see QueryCacheOptions.onError). */
   onError: QueryCacheOptions['onError'];
   operationTimeoutMs: number;
   circuitBreaker: { failureThreshold: number; resetTimeoutMs: number } | false;

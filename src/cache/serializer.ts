@@ -4,7 +4,9 @@ import { Packr } from 'msgpackr';
 export interface CacheSerializer {
   /** Short name, for diagnostics. */
   readonly name: string;
+  /** Encodes a value (throw CacheSerializeError-worthy errors for values it cannot encode). */
   serialize(value: unknown): Buffer;
+  /** Decodes what `serialize` produced. */
   deserialize(bytes: Buffer): unknown;
 }
 

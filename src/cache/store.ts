@@ -18,9 +18,11 @@ export interface CacheStoreEntry {
 export interface CacheStore {
   /** 'redis', 'redis-cluster' or 'memory'. */
   readonly kind: string;
+  /** The stored bytes, or null on a miss. */
   get(key: string): Promise<Buffer | null>;
   /** One round trip (per cluster node); results in key order. */
   getMany(keys: readonly string[]): Promise<Array<Buffer | null>>;
+  /** Stores bytes with a time to live in milliseconds. */
   set(key: string, value: Buffer, ttlMs: number): Promise<void>;
   /** One round trip (per cluster node). */
   setMany(entries: readonly CacheStoreEntry[]): Promise<void>;

@@ -39,6 +39,7 @@ export type ClientsSql = postgres.Sql<Record<string, never>>;
 
 /** Something closeAll() must close first (an event bus subscription). */
 export interface ClientsClosable {
+  /** Stops it; closeAll() awaits this before it closes the clients. */
   close(): Promise<void>;
 }
 

@@ -67,7 +67,9 @@ export interface ResolvedEventBusOptions {
   retention: Record<EventRetentionTier, number>;
   retry: { minimumBackoffSeconds: number; maximumBackoffSeconds: number } | false;
   batching: BatchPublishOptions | undefined;
+  /** Whether subscriptions also filter by event type in process (true for an emulator without filter support). */
   clientSideFilter(manager: ClientManager): boolean;
+  /** Validates a maxDeliveryAttempts value (`where` names the option in the error). */
   checkAttempts(n: number, where: string): void;
 }
 

@@ -1,6 +1,5 @@
 /** Construction of the optional GCP clients from a resolved config (loaded lazily with importLib). */
 
-import { createRequire } from 'node:module';
 import type { BigQuery, BigQueryOptions } from '@google-cloud/bigquery';
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
@@ -46,10 +45,11 @@ export function isLocalHttpEndpoint(endpoint: string): boolean {
 }
 
 function passThroughAuth(): unknown {
-  // google-auth-library is the BigQuery client's own dependency: resolve it from there, not from dbkit.
-  const fromHere = createRequire(import.meta.url);
-  const fromBigQuery = createRequire(fromHere.resolve('@google-cloud/bigquery'));
-  const { PassThroughClient } = fromBigQuery('google-auth-library') as typeof import('google-auth-library');
+  // google-auth-library is the BigQuery client's own dependency: importLib resolves it from there, not from dbkit.
+  const { PassThroughClient } = importLib<typeof import('google-auth-library')>(
+    'google-auth-library',
+    'ClientManager.bigquery() with a local endpoint',
+  );
   return new PassThroughClient();
 }
 

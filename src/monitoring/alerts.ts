@@ -34,6 +34,7 @@ export interface Alerts {
   check(): AlertEvent[];
   /** Evaluates every intervalMs (unref'd timer) until stop(). */
   start(): void;
+  /** Stops the timer that start() set. */
   stop(): void;
 }
 

@@ -4,6 +4,7 @@ import { poolHealthScore } from './health-score.js';
 import { type PoolMonitorOptions, resolveMonitoringOptions } from './options.js';
 import { type PoolCrossCheck, poolCrossCheck, type Unit, UnitLedger } from './pool-ledger.js';
 
+/** Any postgres.js client, whatever its custom types. */
 // biome-ignore lint/suspicious/noExplicitAny: any postgres.js instance, whatever its custom types
 export type AnySql = postgres.Sql<any>;
 
@@ -57,7 +58,9 @@ export interface PoolMonitor<TSql extends AnySql = AnySql> {
   /** The wrapped client: use it exactly like the original (tagged template, unsafe, begin, reserve, end). */
   readonly sql: TSql;
   readonly name: string;
+  /** Counters and timings since the monitor was created. */
   stats(): PoolStats;
+  /** The pool's health score now, 0-100 (see poolHealthScore). */
   healthScore(): number;
   /** True when healthScore() >= minScore (default 50). */
   isHealthy(minScore?: number): boolean;

@@ -12,6 +12,7 @@ export type QueryCacheStatsLike = QueryCacheStats;
 
 /** Anything with a QueryCache-shaped `stats()`. */
 export interface QueryCacheLike {
+  /** The cache's counters now. */
   stats(): QueryCacheStatsLike;
 }
 
@@ -23,6 +24,7 @@ export interface ClientManagerStatsLike {
 
 /** Anything with a ClientManager-shaped `stats()`. */
 export interface ClientManagerLike {
+  /** The manager's client counts now. */
   stats(): ClientManagerStatsLike;
 }
 

@@ -1,3 +1,4 @@
+import { importLib } from '../internal/import-lib.js';
 import { ExplainError, QueryErrorCodes } from './errors.js';
 import { type PlanNode, parsePlanNode, walkPlan } from './explain-plan.js';
 import { analyzePlan, type ExplainFinding } from './explain-rules.js';
@@ -60,8 +61,14 @@ export interface ExplainResult {
 export type ExplainQuery =
   | string
   | { sql: string; params?: unknown[] }
-  | { toSQL(): { sql: string; params: unknown[] } }
-  | { getSQL(): unknown }
+  | {
+      /** A drizzle query builder (`db.select()...`). */
+      toSQL(): { sql: string; params: unknown[] };
+    }
+  | {
+      /** A drizzle `sql` template. */
+      getSQL(): unknown;
+    }
   | PromiseLike<unknown>;
 
 type Rows = Record<string, unknown>[];
@@ -267,7 +274,9 @@ async function toStatement(
   if (typeof q.toSQL === 'function') return (q.toSQL as () => { sql: string; params: unknown[] })();
   if (typeof q.sql === 'string') return { sql: q.sql, params: (q.params as unknown[]) ?? params ?? [] };
   if (Array.isArray(q.queryChunks) && typeof q.getSQL === 'function') {
-    const dl = dialect ?? new (await import('drizzle-orm/pg-core')).PgDialect();
+    const dl =
+      dialect ??
+      new (importLib<typeof import('drizzle-orm/pg-core')>('drizzle-orm/pg-core', 'explain()').PgDialect)();
     return dl.sqlToQuery(q as never);
   }
   // A postgres.js tagged template that was never awaited: rebuild $n text from its strings and plain values.

@@ -6,6 +6,7 @@ import { currentScope } from './scope-store.js';
 
 /** A client with `query(text, params?, ...)` returning `{ rows, affectedRows? | rowCount? }`: PGlite, pg.Client, pg.Pool. */
 export interface QueryableClient {
+  /** Runs one statement with its parameters. */
   query(text: string, params?: unknown[], ...rest: unknown[]): Promise<unknown>;
 }
 

@@ -56,6 +56,7 @@ export interface SlowQueryLog {
   onQuery(event: QueryEvent): void;
   /** Listens to every instrumented client through the `dbkit:query` tracing channel; returns the unsubscribe. */
   subscribe(): () => void;
+  /** What the log has seen so far. */
   stats(): SlowQueryLogStats;
 }
 

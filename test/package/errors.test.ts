@@ -7,7 +7,7 @@ import {
   MissingPeerDependencyError,
   TimeoutError,
 } from '../../src/errors.js';
-import { importLib } from '../../src/internal/import-lib.js';
+import { importLib, isNotFound, loadPeer, packageOf } from '../../src/internal/import-lib.js';
 import { redactSecrets, redactUrl } from '../../src/internal/redact.js';
 
 describe('errors', () => {
@@ -38,23 +38,76 @@ describe('errors', () => {
 
 describe('importLib', () => {
   it('loads an installed peer once and returns the same module', () => {
-    const a = importLib<typeof import('msgpackr')>('msgpackr', 'test');
-    expect(typeof a.pack).toBe('function');
-    expect(importLib('msgpackr', 'test')).toBe(a);
+    const a = importLib<typeof import('postgres')>('postgres', 'test');
+    expect(typeof a).toBe('function');
+    expect(importLib('postgres', 'test')).toBe(a);
+    const pg = importLib<typeof import('drizzle-orm/pg-core')>('drizzle-orm/pg-core', 'test');
+    expect(typeof pg.pgTable).toBe('function');
   });
 
-  it('names the package to install when a peer is missing', () => {
+  it('names the npm package to install when a peer is missing', () => {
+    const notFound = Object.assign(new Error("Cannot find module '@dbkit-test/not-installed/sub'"), {
+      code: 'MODULE_NOT_FOUND',
+    });
     let err: unknown;
     try {
-      importLib('@dbkit-test/not-installed', 'The widget feature');
+      loadPeer('@dbkit-test/not-installed/sub', 'The widget feature', () => {
+        throw notFound;
+      });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(MissingPeerDependencyError);
     expect((err as MissingPeerDependencyError).code).toBe('E_MISSING_PEER');
+    // The package, not the subpath: `npm install x/sub` would mean a GitHub repository.
     expect((err as MissingPeerDependencyError).packageName).toBe('@dbkit-test/not-installed');
-    expect((err as Error).message).toContain('npm install @dbkit-test/not-installed');
+    expect((err as Error).message).toMatch(/npm install @dbkit-test\/not-installed$/);
     expect((err as Error).message).toContain('The widget feature');
+    expect((err as Error).cause).toBe(notFound);
+  });
+
+  // Every way a missing module surfaces: Node's require and import, webpack's runtime stub, esbuild's ESM shim.
+  const missing: Array<[string, Error]> = [
+    [
+      'node require',
+      Object.assign(new Error("Cannot find module 'x-peer'\nRequire stack:"), { code: 'MODULE_NOT_FOUND' }),
+    ],
+    [
+      'node import',
+      Object.assign(new Error("Cannot find package 'x-peer' imported from /a.js"), {
+        code: 'ERR_MODULE_NOT_FOUND',
+      }),
+    ],
+    ['webpack', Object.assign(new Error("Cannot find module 'x-peer'"), { code: 'MODULE_NOT_FOUND' })],
+    ['esbuild esm shim', new Error('Dynamic require of "x-peer" is not supported')],
+  ];
+  it.each(missing)('recognises a missing peer from %s', (_how, error) => {
+    expect(isNotFound(error, 'x-peer')).toBe(true);
+    expect(() =>
+      loadPeer('x-peer', 'f', () => {
+        throw error;
+      }),
+    ).toThrow(MissingPeerDependencyError);
+  });
+
+  it('rethrows, unchanged, an error from an installed peer or from one of its own dependencies', () => {
+    const inner = Object.assign(new Error("Cannot find module 'its-own-dep'"), { code: 'MODULE_NOT_FOUND' });
+    const boom = new TypeError('peer failed to initialise');
+    for (const e of [inner, boom]) {
+      expect(isNotFound(e, 'x-peer2')).toBe(false);
+      expect(() =>
+        loadPeer('x-peer2', 'f', () => {
+          throw e;
+        }),
+      ).toThrow(e);
+    }
+  });
+
+  it('maps module specifiers to their npm package', () => {
+    expect(packageOf('drizzle-orm/pg-core')).toBe('drizzle-orm');
+    expect(packageOf('@google-cloud/bigquery')).toBe('@google-cloud/bigquery');
+    expect(packageOf('@scope/pkg/deep/path')).toBe('@scope/pkg');
+    expect(packageOf('postgres')).toBe('postgres');
   });
 });
 
