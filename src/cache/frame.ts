@@ -35,6 +35,8 @@ const HEADER = 8;
 /** Compression settings used when encoding. */
 export interface FrameCompression {
   codec: CacheCodecName;
+  /** The codec's level (gzip 1-9, brotli 0-11, zstd 1-22); default {@link CACHE_CODEC_DEFAULT_LEVELS}. */
+  level?: number | undefined;
   thresholdBytes: number;
   minSavings: number;
 }
@@ -65,13 +67,18 @@ export function encodeCacheFrame(
   let codec: CacheCodecName = 'none';
   let payload = raw;
   if (compression.codec !== 'none' && raw.length >= compression.thresholdBytes) {
-    const compressed = requireCodec(compression.codec).compress(raw);
+    const compressed = requireCodec(compression.codec).compress(raw, compression.level);
     if (compressed.length <= raw.length * (1 - compression.minSavings)) {
       codec = compression.codec;
       payload = compressed;
     }
   }
-  const tagBufs = tags.map(([t]) => Buffer.from(t, 'utf8'));
+  if (tags.length > 0xffff) throw new RangeError(`at most 65535 tags per entry, got ${tags.length}`);
+  const tagBufs = tags.map(([t]) => {
+    const b = Buffer.from(t, 'utf8');
+    if (b.length > 0xffff) throw new RangeError(`a tag is at most 65535 bytes, got ${b.length}`);
+    return b;
+  });
   const tagBytes = tags.length ? 2 + tagBufs.reduce((n, b) => n + 2 + b.length + 8, 0) : 0;
   const frame = Buffer.allocUnsafe(HEADER + tagBytes + payload.length);
   frame[0] = CACHE_FRAME_MAGIC;
@@ -141,7 +148,7 @@ export function decodeCacheFrame(frame: Buffer, maxDecompressedBytes: number): D
   const payload = frame.subarray(o);
   let raw: Buffer;
   try {
-    raw = codec.decompress(payload, rawLength, maxDecompressedBytes);
+    raw = codec.decompress(payload, rawLength);
   } catch (e) {
     if (e instanceof CacheCorruptEntryError) throw e;
     throw new CacheCorruptEntryError('payload does not decompress', { cause: e });

@@ -183,7 +183,7 @@ describe.each(storeKinds)('QueryCache on %s', (kind: StoreKind) => {
   it('treats a corrupt entry as a miss, deletes it and counts it', async () => {
     const c = make();
     await c.set('bad', 'good value');
-    const full = `${c.options.namespace}:k:bad`;
+    const full = c.storeKey('bad');
     await store.set(full, Buffer.from([0xdb, 1, 9, 0, 0, 0, 0, 1, 0]), 60_000); // unknown codec 9
     expect(await c.get('bad')).toBeUndefined();
     expect(c.stats().corruptEntries).toBe(1);

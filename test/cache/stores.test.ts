@@ -1,6 +1,8 @@
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
 import { globToRegExp, memoryStore, redisKeySlot, redisStore } from '../../src/cache/index.js';
+import { ioredisLib, newClusterClient, newRedisClient } from '../setup/index.js';
+import { ioredisMajors } from './helpers.js';
 import { registerCacheStoreSuite } from './store-conformance.js';
 
 describe('memoryStore', () => {
@@ -26,30 +28,44 @@ describe('memoryStore', () => {
   });
 });
 
-describe('redisStore (standalone)', () => {
-  registerCacheStoreSuite(() => redisStore(new Redis(inject('redisUrl'))), undefined);
-});
+describe.each(ioredisMajors)('redisStore on ioredis %i', (major) => {
+  describe('standalone client passed in', () => {
+    const client = newRedisClient(major, inject('redisUrl'));
+    registerCacheStoreSuite(
+      () => redisStore(client),
+      async () => {
+        await client.quit();
+      },
+    );
+  });
 
-describe('redisStore (options, owns its client)', () => {
-  registerCacheStoreSuite(() => redisStore({ url: inject('redisUrl') }));
-});
+  describe('options: owns its client', () => {
+    registerCacheStoreSuite(() => redisStore({ url: inject('redisUrl'), lib: ioredisLib(major) }));
+  });
 
-describe('redisStore (3-node Cluster)', () => {
-  let cluster: Cluster;
-  registerCacheStoreSuite(
-    () => {
-      cluster = new Cluster(inject('redisClusterNodes'));
-      return redisStore(cluster);
-    },
-    async () => {
-      await cluster.quit();
-    },
-  );
+  describe('3-node Cluster passed in', () => {
+    let cluster: Cluster;
+    registerCacheStoreSuite(
+      () => {
+        cluster = newClusterClient(major, inject('redisClusterNodes'));
+        return redisStore(cluster);
+      },
+      async () => {
+        await cluster.quit();
+      },
+    );
+  });
+
+  describe('options: owns its Cluster', () => {
+    registerCacheStoreSuite(() =>
+      redisStore({ clusterNodes: inject('redisClusterNodes'), lib: ioredisLib(major) }),
+    );
+  });
 });
 
 describe('store helpers', () => {
   it('computes Redis Cluster slots like CLUSTER KEYSLOT', async () => {
-    const r = new Redis(inject('redisClusterNodes')[0]!.port);
+    const r = newRedisClient(5, inject('redisClusterNodes')[0]!.port);
     try {
       for (const key of ['foo', 'user:1000', '{ns}:t:a', 'a{b}c', '{}x', 'ü']) {
         expect(redisKeySlot(key)).toBe(Number(await r.cluster('KEYSLOT', key)));
