@@ -1,7 +1,14 @@
 import type { Cluster } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
-import { globToRegExp, memoryStore, redisKeySlot, redisStore } from '../../src/cache/index.js';
-import { ioredisLib, newClusterClient, newRedisClient } from '../setup/index.js';
+import {
+  escapeGlob,
+  globToRegExp,
+  memoryStore,
+  redisGlobMatcher,
+  redisKeySlot,
+  redisStore,
+} from '../../src/cache/index.js';
+import { ioredisLib, keyPrefix, newClusterClient, newRedisClient } from '../setup/index.js';
 import { ioredisMajors } from './helpers.js';
 import { registerCacheStoreSuite } from './store-conformance.js';
 
@@ -79,5 +86,94 @@ describe('store helpers', () => {
     expect(globToRegExp('a*b?[xy]').test('aZZbQx')).toBe(true);
     expect(globToRegExp('a.b').test('aXb')).toBe(false);
     expect(globToRegExp('a\\*').test('a*')).toBe(true);
+  });
+
+  it('memoryStore matches globs exactly as Redis SCAN MATCH does (Redis is the reference)', async () => {
+    const r = newRedisClient(5, inject('redisUrl'));
+    const p = keyPrefix('glob');
+    const keys = [
+      'abc',
+      'a',
+      'ab',
+      'ac',
+      'bx',
+      'cx',
+      'xa',
+      '*',
+      'a*',
+      '[',
+      ']',
+      'a]b',
+      'a\\',
+      '\\a',
+      'aa',
+      'ü',
+      'üx',
+      'xü',
+      'ü\u0308',
+      '日本',
+      '🙂',
+      'a?c',
+      'a-c',
+      '^',
+      '^a',
+      '{x}',
+      '',
+    ];
+    const patterns = [
+      '*',
+      'a?c',
+      '?',
+      '??',
+      '????',
+      '[abc]',
+      '[^a]*',
+      '[a-c]x',
+      '[c-a]x',
+      '\\*',
+      'a\\',
+      '[',
+      '[ab',
+      '[]',
+      '[^]',
+      'ü?',
+      '?ü',
+      '[ü]',
+      '*\\[*',
+      'a[\\]]b',
+      '\\a',
+      '[a-]',
+      '[-a]',
+      'a*',
+      '*a',
+      '*ü*',
+      '[\\^]*',
+      '\\',
+      'a[',
+      '?\\',
+      escapeGlob('a*'),
+      escapeGlob('[ü]'),
+      escapeGlob('a\\'),
+    ];
+    try {
+      const pipe = r.pipeline();
+      for (const k of keys) pipe.set(p + k, '1', 'EX', 60);
+      await pipe.exec();
+      for (const pattern of patterns) {
+        const fromRedis = new Set<string>();
+        let cursor = '0';
+        do {
+          const [next, found] = await r.scan(cursor, 'MATCH', p + pattern, 'COUNT', 1000);
+          cursor = next;
+          for (const k of found) fromRedis.add(k.slice(p.length));
+        } while (cursor !== '0');
+        const matches = redisGlobMatcher(p + pattern);
+        const ours = new Set(keys.filter((k) => matches(p + k)));
+        expect([...ours].sort(), `pattern ${JSON.stringify(pattern)}`).toEqual([...fromRedis].sort());
+      }
+    } finally {
+      await r.unlink(...keys.map((k) => p + k));
+      r.disconnect();
+    }
   });
 });
