@@ -76,8 +76,9 @@ export function defaultCacheKey(namespace: string, name: string, args: readonly 
 
 /** True when `s` has no lone UTF-16 surrogate (Redis stores keys as UTF-8, where lone surrogates collapse to U+FFFD). */
 export function isWellFormedText(s: string): boolean {
-  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+  return (s as { isWellFormed?: () => boolean }).isWellFormed?.() ?? !LONE_SURROGATE.test(s);
 }
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 // Characters a namespace keeps as they are in Redis keys: none of them is a key separator (`:`), a Cluster
 // hash-tag brace or a glob metacharacter (`*?[]\`), so the encoded namespace can be put in a key and in a SCAN

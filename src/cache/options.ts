@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.js';
 import type { CircuitBreakerOptions } from './circuit-breaker.js';
 import { type CacheCodecName, CODEC_LEVEL_RANGES, requireCodec } from './codecs.js';
 import type { CacheStoreError } from './errors.js';
+import { AUTO_LARGE_BYTES } from './frame.js';
 import { isWellFormedText } from './keys.js';
 import type { IoRedisClient } from './redis-client.js';
 import { type CacheSerializer, msgpackSerializer } from './serializer.js';
@@ -32,15 +33,22 @@ export interface QueryCacheOptions {
   /** Default time to live: seconds, or a string like '30s', '5m', '1h'. */
   ttl: CacheTtl;
   /**
-   * Codec for entries at or above `thresholdBytes`.
-   * @default 'lz4'
+   * Codec for entries at or above `thresholdBytes`. 'auto': lz4 (fastest to decode) below `largeValueBytes`,
+   * gzip level 1 at or above (large results take about 2/3 of lz4's memory, see the README's trade-off table).
+   * Every entry names its codec, so readers with any setting read entries written with any other.
+   * @default 'auto'
    */
-  compression?: CacheCodecName;
+  compression?: CacheCodecName | 'auto';
   /**
-   * The codec's level: gzip 1-9, brotli 0-11, zstd 1-22 (lz4 and none have none).
-   * @default CACHE_CODEC_DEFAULT_LEVELS[compression]
+   * The codec's level: gzip 1-9, brotli 0-11, zstd 1-22 (lz4 and none have none; with 'auto' it is gzip's).
+   * @default CACHE_CODEC_DEFAULT_LEVELS[compression] (gzip 1 under 'auto')
    */
   compressionLevel?: number;
+  /**
+   * With `compression: 'auto'`, serialized values from this size on are gzipped instead of lz4-compressed.
+   * @default 16384
+   */
+  largeValueBytes?: number;
   /**
    * Entries smaller than this (serialized) are stored uncompressed.
    * @default 1024
@@ -97,8 +105,9 @@ export interface CacheSetOptions {
 export interface ResolvedQueryCacheOptions {
   namespace: string;
   ttlMs: number;
-  compression: CacheCodecName;
+  compression: CacheCodecName | 'auto';
   compressionLevel: number | undefined;
+  largeValueBytes: number;
   thresholdBytes: number;
   minSavings: number;
   maxDecompressedBytes: number;
@@ -110,7 +119,8 @@ export interface ResolvedQueryCacheOptions {
 }
 
 const defaults = {
-  compression: 'lz4',
+  compression: 'auto',
+  largeValueBytes: AUTO_LARGE_BYTES,
   thresholdBytes: 1024,
   minSavings: 0.2,
   maxDecompressedBytes: 64 * 1024 * 1024,
@@ -147,8 +157,8 @@ export function resolveQueryCacheOptions(options: QueryCacheOptions): ResolvedQu
     return v;
   };
   const compression = options.compression ?? defaults.compression;
-  requireCodec(compression);
-  const range = CODEC_LEVEL_RANGES[compression];
+  if (compression !== 'auto') requireCodec(compression);
+  const range = CODEC_LEVEL_RANGES[compression === 'auto' ? 'gzip' : compression];
   if (options.compressionLevel !== undefined && !range) {
     throw new ConfigError(`compression '${compression}' has no compressionLevel`, {
       context: { field: 'compressionLevel' },
@@ -169,6 +179,7 @@ export function resolveQueryCacheOptions(options: QueryCacheOptions): ResolvedQu
     ttlMs: parseCacheTtl(options.ttl),
     compression,
     compressionLevel,
+    largeValueBytes: num('largeValueBytes', options.largeValueBytes ?? defaults.largeValueBytes, 0),
     thresholdBytes: num('thresholdBytes', options.thresholdBytes ?? defaults.thresholdBytes, 0),
     minSavings: num('minSavings', options.minSavings ?? defaults.minSavings, 0, 1),
     maxDecompressedBytes: num(

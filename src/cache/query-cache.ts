@@ -73,6 +73,7 @@ const FAILED: unique symbol = Symbol('store call failed');
 type Failed = typeof FAILED;
 const NO_VERSIONS: Versions = new Map();
 const MISS_FAILED: Lookup = { hit: false, versions: NO_VERSIONS, failed: true };
+const MISS_CLEAN: Lookup = { hit: false, versions: NO_VERSIONS, failed: false };
 
 /**
  * A compressing query cache over a {@link CacheStore}: see {@link createQueryCache}.
@@ -113,9 +114,8 @@ export class QueryCache {
   }
 
   /** Reads a value; undefined on a miss (or when the store is down and failOpen). */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    const r = await this.lookup(key, undefined);
-    return r.hit ? (r.value as T) : undefined;
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    return this.lookup(key, undefined).then((r) => (r.hit ? (r.value as T) : undefined));
   }
 
   /**
@@ -379,41 +379,71 @@ export class QueryCache {
 
   /**
    * Reads an entry and (in the same round trip) the current versions of `tags` for a later write. The untagged
-   * path (no tags given, entry written without tags) is one GET, one decode and no Map.
+   * path (no tags given, entry written without tags: the common read) is one GET, one decode, no Map and no
+   * async function frame of its own.
    */
-  private async lookup(key: string, tags: readonly string[] | undefined): Promise<Lookup> {
+  private lookup(key: string, tags: readonly string[] | undefined): Promise<Lookup> {
     const full = this.entryKey(key);
-    let frame: Buffer | null;
-    let versions: Versions = NO_VERSIONS;
-    if (tags === undefined || tags.length === 0) {
-      const r = await this.op('get', key, () => this.store.get(full));
-      if (r === FAILED) return this.missed(key, MISS_FAILED);
-      frame = r;
-    } else {
-      const r = await this.op('get', key, () => Promise.all([this.store.get(full), this.readVersions(tags)]));
-      if (r === FAILED) return this.missed(key, MISS_FAILED);
-      [frame, versions] = r;
+    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags);
+    if (this.guard.skipping()) {
+      if (!this.options.failOpen) return Promise.reject(this.guard.circuitOpen('get', key));
+      return Promise.resolve(this.missed(key, MISS_FAILED));
     }
-    if (frame) {
-      const d = this.decode(key, frame);
-      if (d) {
-        let current = versions;
-        if (d.tags.length) {
-          const missing = d.tags.map(([t]) => t).filter((t) => !versions.has(t));
-          if (missing.length) {
-            const more = await this.op('get', key, () => this.readVersions(missing));
-            if (more === FAILED) return this.missed(key, { hit: false, versions, failed: true });
-            current = new Map([...versions, ...more]);
-          }
-        }
-        if (d.tags.length === 0 || this.fresh(d.tags, current)) {
-          const value = this.deserialize(key, d);
-          if (value !== FAILED) return { hit: true, value };
-        } else {
-          const gone = await this.op('delete', key, () => this.store.delete([full]));
-          if (gone === FAILED) return this.missed(key, { hit: false, versions, failed: true });
-        }
-      }
+    return this.guard
+      .run('get', key, () => this.store.get(full))
+      .then(
+        (frame) => this.found(key, full, frame, NO_VERSIONS),
+        (e: unknown) => {
+          if (this.options.failOpen && e instanceof CacheStoreError) return this.missed(key, MISS_FAILED);
+          throw e;
+        },
+      );
+  }
+
+  private async lookupTagged(key: string, full: string, tags: readonly string[]): Promise<Lookup> {
+    const r = await this.op('get', key, () => Promise.all([this.store.get(full), this.readVersions(tags)]));
+    if (r === FAILED) return this.missed(key, MISS_FAILED);
+    return this.found(key, full, r[0], r[1]);
+  }
+
+  /** What a read found: a hit, or a miss carrying the tag versions for the write-back. */
+  private found(
+    key: string,
+    full: string,
+    frame: Buffer | null,
+    versions: Versions,
+  ): Lookup | Promise<Lookup> {
+    const d = frame ? this.decode(key, frame) : undefined;
+    if (!d)
+      return this.missed(
+        key,
+        versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
+      );
+    if (d.tags.length === 0) {
+      const value = this.deserialize(key, d);
+      if (value !== FAILED) return { hit: true, value };
+      return this.missed(
+        key,
+        versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
+      );
+    }
+    return this.foundTagged(key, full, d, versions);
+  }
+
+  private async foundTagged(key: string, full: string, d: DecodedFrame, versions: Versions): Promise<Lookup> {
+    let current = versions;
+    const missing = d.tags.map(([t]) => t).filter((t) => !versions.has(t));
+    if (missing.length) {
+      const more = await this.op('get', key, () => this.readVersions(missing));
+      if (more === FAILED) return this.missed(key, { hit: false, versions, failed: true });
+      current = new Map([...versions, ...more]);
+    }
+    if (this.fresh(d.tags, current)) {
+      const value = this.deserialize(key, d);
+      if (value !== FAILED) return { hit: true, value };
+    } else {
+      const gone = await this.op('delete', key, () => this.store.delete([full]));
+      if (gone === FAILED) return this.missed(key, { hit: false, versions, failed: true });
     }
     return this.missed(key, { hit: false, versions, failed: false });
   }
@@ -502,6 +532,7 @@ export class QueryCache {
     const compression = {
       codec: o.compression,
       level: o.compressionLevel,
+      largeBytes: o.largeValueBytes,
       thresholdBytes: o.thresholdBytes,
       minSavings: o.minSavings,
     };

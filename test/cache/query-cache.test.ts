@@ -37,16 +37,26 @@ describe.each(storeKinds)('QueryCache on %s', (kind: StoreKind) => {
     expect(s).toMatchObject({ hits: 1, misses: 1, hitRate: 0.5, sets: 1, errors: 0, circuit: 'closed' });
   });
 
-  it('compresses large entries with lz4 and reports bytes and codecs', async () => {
+  it("compresses with 'auto': raw below 1 KiB, lz4 below 16 KiB, gzip above; reports bytes and codecs", async () => {
     const c = make();
-    const rows = Array.from({ length: 200 }, (_, i) => row(i));
-    await c.set('big', rows);
+    const big = Array.from({ length: 200 }, (_, i) => row(i)); // ~50 KB serialized
+    const medium = Array.from({ length: 20 }, (_, i) => row(i)); // ~5 KB
+    await c.set('big', big);
+    await c.set('medium', medium);
     await c.set('small', { id: 1 });
     const s = c.stats();
-    expect(s.codecs).toEqual({ lz4: 1, none: 1 });
+    expect(s.codecs).toEqual({ gzip: 1, lz4: 1, none: 1 });
     expect(s.bytesStored).toBeLessThan(s.bytesRaw);
     expect(s.compressionRatio).toBeGreaterThan(1.5);
-    expect(await c.get('big')).toEqual(rows);
+    expect(await c.get('big')).toEqual(big);
+    expect(await c.get('medium')).toEqual(medium);
+    const lz4 = make({ compression: 'lz4' });
+    await lz4.set('big', big);
+    expect(lz4.stats().codecs).toEqual({ lz4: 1 });
+    const auto = make();
+    await auto.set('big', big);
+    // gzip level 1 stores the big one at least 20% smaller than lz4
+    expect(lz4.stats().bytesStored).toBeGreaterThan(auto.stats().bytesStored * 1.2);
   });
 
   it('expires entries after the per-call ttl', async () => {
