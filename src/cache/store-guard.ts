@@ -19,9 +19,11 @@ class Pending {
 /**
  * One timer for every in-flight store call of a guard, instead of a `setTimeout` + `Promise.race` per call
  * (profiling showed those were most of a cache hit's own cost). All calls of a guard share one timeout, so
- * deadlines arrive in insertion order and the queue is a FIFO: the timer is armed for the oldest pending call,
- * settled calls are only flagged and dropped when the sweep reaches them. The timer is unref'd: it never keeps
- * the host process alive.
+ * deadlines arrive in insertion order and the queue is a FIFO: the timer is armed for the oldest pending call.
+ * A settled call at the head is dropped at once (sequential callers keep the queue empty, so its entries die
+ * young); one settled behind an older pending call is only flagged and dropped when the sweep reaches it.
+ * The timer stays armed while calls flow (it fires at most once per timeout period) and is unref'd: it never
+ * keeps the host process alive.
  */
 class DeadlineQueue {
   private queue: Pending[] = [];
@@ -38,6 +40,19 @@ class DeadlineQueue {
     this.queue.push(p);
     if (this.timer === undefined) this.arm(this.timeoutMs);
     return p;
+  }
+
+  /** Marks `p` settled; drops it (and any settled calls after it) when it is the oldest. */
+  settled(p: Pending): void {
+    p.done = true;
+    const q = this.queue;
+    if (q[this.head] !== p) return;
+    do this.head++;
+    while (this.head < q.length && q[this.head]!.done);
+    if (this.head === q.length) {
+      q.length = 0;
+      this.head = 0;
+    }
   }
 
   /** Settles every pending call at once (the connection went down: waiting longer cannot help). */
@@ -61,10 +76,15 @@ class DeadlineQueue {
       const p = q[this.head]!;
       if (!p.done && p.deadline > now) break;
       this.head++;
-      if (!p.done) this.expire(p);
+      if (!p.done) {
+        p.done = true;
+        this.expire(p);
+      }
     }
-    if (this.head >= q.length) this.reset();
-    else {
+    if (this.head >= q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else {
       if (this.head > 1024) {
         this.queue = q.slice(this.head);
         this.head = 0;
@@ -138,20 +158,38 @@ export class StoreGuard {
   /**
    * Runs `fn` against the store behind the operation timeout; rejects with `CacheStoreError` on failure or
    * timeout. Callers check {@link StoreGuard.skipping} first (an open circuit is their decision: fall back or
-   * throw {@link StoreGuard.circuitOpen}).
+   * throw {@link StoreGuard.circuitOpen}). `map` and `onFailure` run inside the same promise (one promise hop
+   * less on the hot path than chaining `.then`): `onFailure` may return a fallback or throw.
    */
-  run<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
-    return this.call(operation, key, fn, true);
+  run<T, U = T>(
+    operation: string,
+    key: string | undefined,
+    fn: () => Promise<T>,
+    map?: (value: T) => U | Promise<U>,
+    onFailure?: (error: CacheStoreError) => U,
+  ): Promise<U> {
+    return this.call(operation, key, fn, true, map, onFailure);
   }
 
-  private call<T>(
+  private call<T, U>(
     operation: string,
     key: string | undefined,
     fn: () => Promise<T>,
     countSuccess: boolean,
-  ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const p = this.deadlines.add(operation, key, reject);
+    map?: (value: T) => U | Promise<U>,
+    onFailure?: (error: CacheStoreError) => U,
+  ): Promise<U> {
+    return new Promise<U>((resolve, reject) => {
+      const fail = onFailure
+        ? (e: unknown) => {
+            try {
+              resolve(onFailure(e as CacheStoreError));
+            } catch (thrown) {
+              reject(thrown);
+            }
+          }
+        : reject;
+      const p = this.deadlines.add(operation, key, fail);
       let result: Promise<T>;
       try {
         result = fn();
@@ -161,12 +199,21 @@ export class StoreGuard {
       result.then(
         (v) => {
           if (p.done) return;
-          p.done = true;
+          this.deadlines.settled(p);
           if (countSuccess) this.breaker?.success();
-          resolve(v);
+          if (map === undefined) resolve(v as unknown as U);
+          else {
+            try {
+              resolve(map(v));
+            } catch (e) {
+              reject(e);
+            }
+          }
         },
         (cause) => {
-          if (!p.done) this.failed(p, cause);
+          if (p.done) return;
+          this.deadlines.settled(p);
+          this.failed(p, cause);
         },
       );
     });
@@ -179,7 +226,7 @@ export class StoreGuard {
   }
 
   private probe(b: CacheCircuitBreaker): void {
-    this.call('probe', undefined, () => this.store.ping(), false).then(
+    this.call<void, void>('probe', undefined, () => this.store.ping(), false).then(
       () => b.success(),
       () => b.failure(), // already counted and reported by `failed`
     );
