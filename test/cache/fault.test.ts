@@ -62,6 +62,7 @@ const methods: Method[] = [
   { name: 'delete', strict: true, run: (c, i) => c.delete(`d${i}`) },
   { name: 'invalidateTags', strict: true, run: (c, i) => c.invalidateTags([`tag${i}`]) },
   { name: 'invalidatePattern', strict: true, run: (c) => c.invalidatePattern('p:*') },
+  { name: 'invalidatePrefix', strict: true, run: (c, i) => c.invalidatePrefix(`user:${i}*:`) },
   { name: 'clear', strict: true, run: (c) => c.clear() },
 ];
 const modes = [{ failOpen: true }, { failOpen: false }] as const;
