@@ -155,7 +155,8 @@ export class QueryCache {
     const full = new Array<string>(n);
     for (let i = 0; i < n; i++) full[i] = this.entryKey(keys[i]!);
     const frames = await this.op('getMany', undefined, () => this.store.getMany(full));
-    const out = new Array<T | undefined>(n);
+    // Filled, not sparse: a hole would be skipped by the caller's map/forEach.
+    const out = new Array<T | undefined>(n).fill(undefined);
     if (frames === FAILED) {
       for (let i = 0; i < n; i++) this.miss(keys[i]!);
       return out;

@@ -87,6 +87,9 @@ describe.each(storeKinds)('QueryCache on %s', (kind: StoreKind) => {
     await c.setMany(keys.filter((_, i) => i % 2 === 0).map((key, i) => ({ key, value: row(i) })));
     const got = await c.getMany(keys);
     expect(got).toEqual(keys.map((_, i) => (i % 2 === 0 ? row(i / 2) : undefined)));
+    // misses are real undefined entries, not holes (map/forEach would skip holes)
+    expect(got.map((v) => v === undefined).filter(Boolean)).toHaveLength(30);
+    expect(Object.keys(got)).toHaveLength(60);
     expect(c.stats()).toMatchObject({ hits: 30, misses: 30, sets: 30 });
     expect(await c.deleteMany(keys)).toBe(30);
     expect((await c.getMany(keys)).every((v) => v === undefined)).toBe(true);
