@@ -48,6 +48,6 @@ export {
   isIoRedisClient,
 } from './redis-client.js';
 export { type RedisStoreOptions, redisKeySlot, redisStore } from './redis-store.js';
-export { type CacheSerializer, jsonSerializer, msgpackSerializer } from './serializer.js';
+export { type CacheSerializer, defaultSerializer, jsonSerializer, msgpackSerializer } from './serializer.js';
 export { type CacheStore, type CacheStoreEntry, globToRegExp, redisGlobMatcher } from './store.js';
 export { type CacheTtl, parseCacheTtl } from './ttl.js';

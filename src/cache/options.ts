@@ -6,7 +6,7 @@ import type { CacheStoreError } from './errors.js';
 import { AUTO_LARGE_BYTES } from './frame.js';
 import { isWellFormedText } from './keys.js';
 import type { IoRedisClient } from './redis-client.js';
-import { type CacheSerializer, msgpackSerializer } from './serializer.js';
+import { type CacheSerializer, defaultSerializer } from './serializer.js';
 import type { CacheStore } from './store.js';
 import { type CacheTtl, parseCacheTtl } from './ttl.js';
 
@@ -67,7 +67,8 @@ export interface QueryCacheOptions {
   maxDecompressedBytes?: number;
   /**
    * Serializer for values.
-   * @default msgpackSerializer() (Date, BigInt, Map, Set, Buffer, undefined round-trip)
+   * @default defaultSerializer() (JSON for small JSON-exact values, MessagePack for the rest: Date, BigInt, Map,
+   * Set, Buffer, undefined round-trip)
    */
   serializer?: CacheSerializer;
   /**
@@ -188,7 +189,7 @@ export function resolveQueryCacheOptions(options: QueryCacheOptions): ResolvedQu
       1,
       MAX_DECOMPRESSED,
     ),
-    serializer: options.serializer ?? msgpackSerializer(),
+    serializer: options.serializer ?? defaultSerializer(),
     failOpen: options.failOpen ?? defaults.failOpen,
     onError: options.onError,
     operationTimeoutMs: num(
