@@ -52,26 +52,34 @@ const JSON_MAX_BYTES = 8 * 1024;
 /**
  * True when JSON.parse(JSON.stringify(v)) gives back an equal value: plain objects and arrays (no holes) of
  * strings, finite numbers, booleans and null. Anything else (Date, BigInt, Map, Set, Buffer, undefined, class
- * instances, a `__proto__` key, cycles, deep nesting) goes to MessagePack.
+ * instances, a `__proto__` key, cycles, deep nesting) goes to MessagePack. `budget.left` counts down a rough
+ * size so a large value stops the walk early (it goes to MessagePack without being stringified first).
  */
-function jsonExact(v: unknown, depth: number): boolean {
+function jsonExact(v: unknown, depth: number, budget: { left: number }): boolean {
   switch (typeof v) {
     case 'string':
+      budget.left -= v.length + 2;
+      return budget.left >= 0;
     case 'boolean':
-      return true;
+      budget.left -= 5;
+      return budget.left >= 0;
     case 'number':
-      return Number.isFinite(v) && !Object.is(v, -0);
+      budget.left -= 8;
+      return Number.isFinite(v) && !Object.is(v, -0) && budget.left >= 0;
     case 'object': {
       if (v === null) return true;
       if (depth > 64) return false;
       if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) if (!(i in v) || !jsonExact(v[i], depth + 1)) return false;
-        return true;
+        budget.left -= v.length + 2;
+        for (let i = 0; i < v.length; i++) if (!(i in v) || !jsonExact(v[i], depth + 1, budget)) return false;
+        return budget.left >= 0;
       }
       const proto = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) return false;
       for (const k in v) {
-        if (k === '__proto__' || !jsonExact((v as Record<string, unknown>)[k], depth + 1)) return false;
+        budget.left -= k.length + 4;
+        if (k === '__proto__' || !jsonExact((v as Record<string, unknown>)[k], depth + 1, budget))
+          return false;
       }
       return Object.getOwnPropertySymbols(v).length === 0;
     }
@@ -96,7 +104,7 @@ export function defaultSerializer(): CacheSerializer {
   return {
     name: 'json+msgpackr',
     serialize(value) {
-      if (value !== null && typeof value === 'object' && jsonExact(value, 0)) {
+      if (value !== null && typeof value === 'object' && jsonExact(value, 0, { left: JSON_MAX_BYTES })) {
         const text = JSON.stringify(value);
         if (text.length <= JSON_MAX_BYTES) {
           const out = Buffer.allocUnsafe(1 + Buffer.byteLength(text));
