@@ -48,8 +48,8 @@ export async function seedProducts(db: Db, count = 500): Promise<void> {
 /** A repository class whose read methods go through the cache; writes invalidate the tags they affect. */
 export function createProductRepository(db: Db, cache: QueryCache) {
   class ProductRepository {
-    /** Cached per id; tagged so an update to this product (or any product) drops it. */
-    @cache.cached({ ttl: '10m', tags: (id: number) => ['products', `product:${id}`] })
+    /** Cached per id; tagged so an update to this product (or any product) drops it (`id` is typed from the method). */
+    @cache.cached({ ttl: '10m', tags: (id) => ['products', `product:${id}`] })
     async byId(id: number): Promise<Product | undefined> {
       const rows: Product[] = await db.select().from(products).where(eq(products.id, id));
       return rows[0];
@@ -64,6 +64,21 @@ export function createProductRepository(db: Db, cache: QueryCache) {
         .where(eq(products.category, category))
         .orderBy(desc(products.priceCents))
         .limit(limit);
+    }
+
+    /** Cached by the user's search text, which may contain anything (`*`, `[`, `:` ...). */
+    @cache.cached({ ttl: '1m', key: (term, limit = 20) => `search:${term}:${limit}` })
+    async search(term: string, limit = 20): Promise<Product[]> {
+      return db
+        .select()
+        .from(products)
+        .where(sql`${products.name} ilike ${`%${term}%`}`)
+        .limit(limit);
+    }
+
+    /** Drops every cached page of one search term: taken literally, even if it contains glob characters. */
+    async forgetSearch(term: string): Promise<number> {
+      return cache.invalidatePrefix(`search:${term}:`);
     }
 
     async updatePrice(id: number, priceCents: number): Promise<void> {
@@ -97,7 +112,8 @@ async function main() {
   const { drizzle } = await import('drizzle-orm/pglite');
   const client = new PGlite();
   const db = drizzle(client);
-  const { cache, close } = exampleCache(`example-${process.pid}`);
+  // Any text is a namespace: `:` and the like are encoded in Redis keys, so namespaces never alias.
+  const { cache, close } = exampleCache(`shop:products:${process.pid}`);
   try {
     await seedProducts(db);
     const repo = createProductRepository(db, cache);
@@ -114,6 +130,11 @@ async function main() {
     await repo.updatePrice(1, 4242);
     const after = await repo.byId(1);
     console.log(`product 1 price ${first?.priceCents} -> ${after?.priceCents} (invalidated after the write)`);
+    await repo.search('deluxe*');
+    await repo.search('deluxe');
+    console.log(
+      `forgetSearch('deluxe*') dropped ${await repo.forgetSearch('deluxe*')} entry ('deluxe' kept)`,
+    );
     console.log('stats', cache.stats());
   } finally {
     await close();

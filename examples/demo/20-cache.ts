@@ -31,6 +31,15 @@ export async function run(ctx: DemoContext): Promise<void> {
     console.log(
       `   updatePrice(7) then byId(7): price ${concurrent[0]?.priceCents} -> ${after?.priceCents} (tag invalidation)`,
     );
+    await repo.search('edition');
+    await repo.search('edition*'); // user text with a glob character
+    const dropped = await repo.forgetSearch('edition*');
+    const kept = (await cache.getMany(['search:edition:20', 'search:edition*:20'])).map(
+      (v) => v !== undefined,
+    );
+    console.log(
+      `   invalidatePrefix('search:edition*:') dropped ${dropped} entry; cached [edition, edition*]: ${JSON.stringify(kept)}`,
+    );
     const s = cache.stats();
     console.log(
       `   stats: hits ${s.hits}, misses ${s.misses}, hit rate ${(s.hitRate * 100).toFixed(0)}%, loader calls ${s.loaderCalls}, ` +

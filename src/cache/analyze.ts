@@ -1,5 +1,6 @@
-import { Cluster, type Redis } from 'ioredis';
 import { peekCacheFrame } from './frame.js';
+import { CacheKeyspace } from './keys.js';
+import { type ClientOps, type IoRedisClient, ops } from './redis-client.js';
 
 /** Options of {@link analyzeCacheMemory}. */
 export interface AnalyzeCacheMemoryOptions {
@@ -46,21 +47,23 @@ const analyzeDefaults = { sample: 200, top: 10 } as const;
  * ```
  */
 export async function analyzeCacheMemory(
-  redis: Redis | Cluster,
+  redis: IoRedisClient,
   options: AnalyzeCacheMemoryOptions,
 ): Promise<CacheMemoryReport> {
   const sample = options.sample ?? analyzeDefaults.sample;
   const top = options.top ?? analyzeDefaults.top;
-  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  const client = ops(redis);
+  const nodes = client.isCluster ? client.nodes!('master') : [client];
+  const pattern = new CacheKeyspace(options.namespace).entryPattern('*');
   let used = 0;
   let keyCount = 0;
-  const sampled: Array<{ node: Redis; key: string }> = [];
+  const sampled: Array<{ node: ClientOps; key: string }> = [];
   for (const node of nodes) {
     const info = await node.info('memory');
     used += Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
     let cursor = '0';
     do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', `${options.namespace}:k:*`, 'COUNT', 1000);
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
       keyCount += keys.length;
       for (const key of keys) if (sampled.length < sample) sampled.push({ node, key });
@@ -71,7 +74,7 @@ export async function analyzeCacheMemory(
   let rawSum = 0;
   let storedSum = 0;
   // One pipeline per master: MEMORY USAGE, the 8-byte header and the stored length of each sampled key.
-  const perNode = new Map<Redis, string[]>();
+  const perNode = new Map<ClientOps, string[]>();
   for (const { node, key } of sampled) perNode.set(node, [...(perNode.get(node) ?? []), key]);
   for (const [node, keys] of perNode) {
     const p = node.pipeline();

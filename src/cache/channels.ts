@@ -23,6 +23,8 @@ export const CACHE_CHANNELS = {
   corrupt: 'dbkit:cache:corrupt',
   /** `{ namespace, kind: 'tags' | 'pattern' | 'clear' | 'delete', target, count? }` on invalidation. */
   invalidate: 'dbkit:cache:invalidate',
+  /** `{ namespace, key, reason: 'oversize', bytes, limit }` when a loaded value is not cached. */
+  skip: 'dbkit:cache:skip',
   /** `{ namespace, from, to }` when the circuit breaker changes state. */
   circuit: 'dbkit:cache:circuit',
 } as const;

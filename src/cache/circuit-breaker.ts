@@ -64,6 +64,19 @@ export class CacheCircuitBreaker {
     this.move('closed');
   }
 
+  /** Opens the circuit at once, whatever the failure count (the store reported its connection down). */
+  trip(): void {
+    this.probing = false;
+    this.failures = Math.max(this.failures, this.failureThreshold);
+    this.openedAt = Date.now();
+    this.move('open');
+  }
+
+  /** Ends the open period early, so the next call starts a probe (the store reported its connection back). */
+  expire(): void {
+    if (this.current === 'open') this.openedAt = Date.now() - this.resetTimeoutMs;
+  }
+
   /** Records a failed store call: opens the breaker at the threshold, or when the half-open probe fails. */
   failure(): void {
     this.failures++;

@@ -31,18 +31,18 @@ export type CachedOptions<A extends unknown[] = unknown[]> = WrapOptions<A>;
 
 /**
  * What `cache.cached()` returns: a method decorator for standard TS 5 decorators and for `experimentalDecorators`.
+ * Both signatures only accept a method returning a Promise (a synchronous method would silently become async),
+ * and `A`, the method's parameters, is inferred from the decorated method, so `key`/`tags` callbacks are typed.
  */
-export interface CachedMethodDecorator {
-  <This, A extends unknown[], R>(
-    value: (this: This, ...args: A) => Promise<R>,
-    context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
-  ): (this: This, ...args: A) => Promise<R>;
-  <T>(
+export type CachedMethodDecorator<A extends unknown[] = unknown[]> = (<This, R>(
+  value: (this: This, ...args: A) => Promise<R>,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
+) => (this: This, ...args: A) => Promise<R>) &
+  (<R>(
     target: object,
     propertyKey: string | symbol,
-    descriptor: TypedPropertyDescriptor<T>,
-  ): TypedPropertyDescriptor<T> | undefined;
-}
+    descriptor: TypedPropertyDescriptor<(...args: A) => Promise<R>>,
+  ) => void);
 
 /** Implementation of `cache.wrap()`. */
 export function wrapFunction<A extends unknown[], R, This>(
@@ -84,7 +84,7 @@ function className(self: unknown, fallback: string): string {
 export function createCachedDecorator<A extends unknown[]>(
   cache: QueryCache,
   options: CachedOptions<A>,
-): CachedMethodDecorator {
+): CachedMethodDecorator<A> {
   function decorator(...args: unknown[]): unknown {
     const [a, b, c] = args;
     if (typeof b === 'object' && b !== null && 'kind' in b) {
@@ -109,5 +109,5 @@ export function createCachedDecorator<A extends unknown[]>(
     descriptor.value = wrapFunction(cache, descriptor.value, options, () => `${owner}.${method}`);
     return descriptor;
   }
-  return decorator as CachedMethodDecorator;
+  return decorator as unknown as CachedMethodDecorator<A>;
 }

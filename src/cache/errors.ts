@@ -14,23 +14,75 @@ export const CacheErrorCodes = {
   CORRUPT_ENTRY: 'E_CACHE_CORRUPT_ENTRY',
   SERIALIZE: 'E_CACHE_SERIALIZE',
   KEY: 'E_CACHE_KEY',
+  VALUE_TOO_LARGE: 'E_CACHE_VALUE_TOO_LARGE',
 } as const;
 
+function causeText(cause: unknown): string {
+  if (cause instanceof Error) return cause.message || cause.name;
+  return String(cause);
+}
+
 /**
- * The cache store (Redis) failed or timed out and `failOpen` is false. The driver error is `cause`.
+ * The cache store (Redis) failed or timed out, or was skipped because the circuit is open, and the call could not
+ * go on without it (`failOpen: false`, or an invalidation). The message names the cause; the driver error (or the
+ * `TimeoutError`) is `cause`.
  *
  * @example
  * ```ts
- * catch (e) { if (isDbkitError(e, 'E_CACHE_STORE')) console.warn(e.context.operation) }
+ * catch (e) { if (isDbkitError(e, 'E_CACHE_STORE')) console.warn(e.context.operation, e.message) }
  * ```
  */
 export class CacheStoreError extends DbkitError {
   static readonly code = CacheErrorCodes.STORE;
+  constructor(operation: string, options: DbkitErrorOptions = {}, message?: string) {
+    super(
+      CacheErrorCodes.STORE,
+      message ??
+        `cache store operation "${operation}" failed${options.cause === undefined ? '' : `: ${causeText(options.cause)}`}`,
+      { ...options, context: { operation, ...options.context } },
+    );
+  }
+}
+
+/**
+ * The store was not tried because the circuit breaker is open (Redis failed repeatedly or its connection is
+ * down). A `CacheStoreError` (same code, `context.reason === 'circuit-open'`); `cause` is the last store failure.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof CacheCircuitOpenError) return staleFallback() }
+ * ```
+ */
+export class CacheCircuitOpenError extends CacheStoreError {
   constructor(operation: string, options: DbkitErrorOptions = {}) {
-    super(CacheErrorCodes.STORE, `cache store operation "${operation}" failed`, {
-      ...options,
-      context: { operation, ...options.context },
-    });
+    super(
+      operation,
+      { ...options, context: { ...options.context, reason: 'circuit-open' } },
+      `cache store operation "${operation}" skipped: the circuit breaker is open${
+        options.cause === undefined ? '' : ` (last failure: ${causeText(options.cause)})`
+      }`,
+    );
+  }
+}
+
+/**
+ * A value whose serialized size exceeds `maxDecompressedBytes`: it could never be read back, so `set`/`setMany`
+ * refuse it and write nothing (`getOrSet` and wrapped functions return the loaded value and count an `oversize`
+ * skip instead).
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (isDbkitError(e, 'E_CACHE_VALUE_TOO_LARGE')) log.warn(e.context.bytes) }
+ * ```
+ */
+export class CacheValueTooLargeError extends DbkitError {
+  static readonly code = CacheErrorCodes.VALUE_TOO_LARGE;
+  constructor(key: string, bytes: number, limit: number) {
+    super(
+      CacheErrorCodes.VALUE_TOO_LARGE,
+      `cache value for key "${key}" is ${bytes} bytes serialized, over maxDecompressedBytes (${limit}): not written`,
+      { context: { key, bytes, limit } },
+    );
   }
 }
 

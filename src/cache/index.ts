@@ -6,14 +6,21 @@ export { DbkitError, isDbkitError } from '../errors.js';
 export { type AnalyzeCacheMemoryOptions, analyzeCacheMemory, type CacheMemoryReport } from './analyze.js';
 export { CACHE_CHANNELS, CACHE_HIT_CHANNEL } from './channels.js';
 export { CacheCircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.js';
-export { CACHE_CODEC_IDS, type CacheCodecName, isCacheCodecAvailable } from './codecs.js';
+export {
+  CACHE_CODEC_DEFAULT_LEVELS,
+  CACHE_CODEC_IDS,
+  type CacheCodecName,
+  isCacheCodecAvailable,
+} from './codecs.js';
 export type { CachedMethodDecorator, CachedOptions, WrapOptions } from './decorators.js';
 export {
+  CacheCircuitOpenError,
   CacheCodecUnavailableError,
   CacheCorruptEntryError,
   CacheErrorCodes,
   CacheSerializeError,
   CacheStoreError,
+  CacheValueTooLargeError,
 } from './errors.js';
 export {
   CACHE_FRAME_MAGIC,
@@ -23,7 +30,7 @@ export {
   encodeCacheFrame,
   type FrameCompression,
 } from './frame.js';
-export { defaultCacheKey, stableStringify } from './keys.js';
+export { CacheKeyspace, defaultCacheKey, encodeNamespace, escapeGlob, stableStringify } from './keys.js';
 export { type MemoryStoreOptions, memoryStore } from './memory-store.js';
 export {
   type CacheErrorContext,
@@ -33,7 +40,14 @@ export {
   resolveQueryCacheOptions,
 } from './options.js';
 export { type CacheManyEntry, createQueryCache, QueryCache, type QueryCacheStats } from './query-cache.js';
+export {
+  type IoRedisClient,
+  type IoRedisCluster,
+  type IoRedisLib,
+  type IoRedisStandalone,
+  isIoRedisClient,
+} from './redis-client.js';
 export { type RedisStoreOptions, redisKeySlot, redisStore } from './redis-store.js';
-export { type CacheSerializer, jsonSerializer, msgpackSerializer } from './serializer.js';
-export { type CacheStore, type CacheStoreEntry, globToRegExp } from './store.js';
+export { type CacheSerializer, defaultSerializer, jsonSerializer, msgpackSerializer } from './serializer.js';
+export { type CacheStore, type CacheStoreEntry, globToRegExp, redisGlobMatcher } from './store.js';
 export { type CacheTtl, parseCacheTtl } from './ttl.js';

@@ -73,3 +73,90 @@ export function defaultCacheKey(namespace: string, name: string, args: readonly 
   h.update(stableStringify(args));
   return `${name}:${h.digest('hex')}`;
 }
+
+/** True when `s` has no lone UTF-16 surrogate (Redis stores keys as UTF-8, where lone surrogates collapse to U+FFFD). */
+export function isWellFormedText(s: string): boolean {
+  return (s as { isWellFormed?: () => boolean }).isWellFormed?.() ?? !LONE_SURROGATE.test(s);
+}
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// Characters a namespace keeps as they are in Redis keys: none of them is a key separator (`:`), a Cluster
+// hash-tag brace or a glob metacharacter (`*?[]\`), so the encoded namespace can be put in a key and in a SCAN
+// pattern without escaping, and the first `:` of a key always ends the namespace.
+const NAMESPACE_SAFE = /^[A-Za-z0-9_.-]$/;
+
+/**
+ * The Redis-key form of a namespace: letters, digits and `_.-` kept, every other character written as `%XX` per
+ * UTF-8 byte (`%` itself included). Injective, so two namespaces never share a key prefix.
+ *
+ * @example
+ * ```ts
+ * encodeNamespace('app:users') // 'app%3Ausers'
+ * ```
+ */
+export function encodeNamespace(namespace: string): string {
+  let out = '';
+  for (const ch of namespace) {
+    if (NAMESPACE_SAFE.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * Where one cache namespace keeps its data in Redis. Every key kind has its own one-letter segment after the
+ * encoded namespace, so kinds never collide; new kinds (locks, local-tier invalidation channels) add a letter.
+ *
+ *   `<ns>:k:<key>`            entries (the user key verbatim: a `{...}` in it is the user's own hash tag)
+ *   `<ns>:t:{<ns>}:<tag>`     tag version counters, all in one hash slot per namespace (one MGET on a Cluster)
+ *
+ * @example
+ * ```ts
+ * new CacheKeyspace('shop').entry('product:1') // 'shop:k:product:1'
+ * ```
+ */
+export class CacheKeyspace {
+  /** The encoded namespace (see {@link encodeNamespace}). */
+  readonly prefix: string;
+  /** Prefix of every entry key. */
+  readonly entryPrefix: string;
+  /** Prefix of every tag counter key. */
+  readonly tagPrefix: string;
+
+  constructor(readonly namespace: string) {
+    this.prefix = encodeNamespace(namespace);
+    this.entryPrefix = `${this.prefix}:k:`;
+    this.tagPrefix = `${this.prefix}:t:{${this.prefix}}:`;
+  }
+
+  entry(key: string): string {
+    return this.entryPrefix + key;
+  }
+
+  tag(tag: string): string {
+    return this.tagPrefix + tag;
+  }
+
+  /** SCAN pattern of the entries matching a glob applied to user keys. */
+  entryPattern(glob: string): string {
+    return this.entryPrefix + glob;
+  }
+
+  /** SCAN pattern of every key of the namespace (entries and tag counters). */
+  allPattern(): string {
+    return `${this.prefix}:*`;
+  }
+}
+
+/**
+ * Escapes Redis glob metacharacters (`*`, `?`, `[`, `]`, `\`) so `text` matches only itself: use it for
+ * user-supplied parts of a pattern.
+ *
+ * @example
+ * ```ts
+ * await cache.invalidatePattern(`user:${escapeGlob(userId)}:*`)
+ * ```
+ */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { type CacheStore, type CacheStoreEntry, globToRegExp } from './store.js';
+import { type CacheStore, type CacheStoreEntry, redisGlobMatcher } from './store.js';
 
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
@@ -73,8 +73,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): CacheStore & {
     }
   };
   const matching = (pattern: string) => {
-    const re = globToRegExp(pattern);
-    return [...map.keys()].filter((k) => re.test(k) && live(k));
+    const matches = redisGlobMatcher(pattern);
+    return [...map.keys()].filter((k) => matches(k) && live(k));
   };
   return {
     kind: 'memory',

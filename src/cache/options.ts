@@ -1,9 +1,12 @@
-import type { Cluster, Redis } from 'ioredis';
+import { constants as bufferConstants } from 'node:buffer';
 import { ConfigError } from '../errors.js';
 import type { CircuitBreakerOptions } from './circuit-breaker.js';
-import { type CacheCodecName, requireCodec } from './codecs.js';
+import { type CacheCodecName, CODEC_LEVEL_RANGES, requireCodec } from './codecs.js';
 import type { CacheStoreError } from './errors.js';
-import { type CacheSerializer, msgpackSerializer } from './serializer.js';
+import { AUTO_LARGE_BYTES } from './frame.js';
+import { isWellFormedText } from './keys.js';
+import type { IoRedisClient } from './redis-client.js';
+import { type CacheSerializer, defaultSerializer } from './serializer.js';
 import type { CacheStore } from './store.js';
 import { type CacheTtl, parseCacheTtl } from './ttl.js';
 
@@ -17,19 +20,35 @@ export interface CacheErrorContext {
 
 /** Options of {@link createQueryCache}. */
 export interface QueryCacheOptions {
-  /** An ioredis `Redis` or `Cluster`; wrapped in `redisStore()`. Give this or `store`. */
-  redis?: Redis | Cluster;
+  /** An ioredis 5 or 6 `Redis` or `Cluster`; wrapped in `redisStore()`. Give this or `store`. */
+  redis?: IoRedisClient;
   /** Any {@link CacheStore} (`redisStore()`, `memoryStore()`). Give this or `redis`. */
   store?: CacheStore;
-  /** Prefix of every key this cache writes: letters, digits and `_.:-`. `clear()` touches only this namespace. */
+  /**
+   * Names this cache's keys: any text of 1-128 characters. Letters, digits and `_.-` appear in Redis keys as they
+   * are, anything else (`:`, braces, glob characters, unicode) percent-encoded, so no two namespaces share a key
+   * and `clear()` touches only this one.
+   */
   namespace: string;
   /** Default time to live: seconds, or a string like '30s', '5m', '1h'. */
   ttl: CacheTtl;
   /**
-   * Codec for entries at or above `thresholdBytes`.
-   * @default 'lz4'
+   * Codec for entries at or above `thresholdBytes`. 'auto': lz4 (fastest to decode) below `largeValueBytes`,
+   * gzip level 1 at or above (large results take about 2/3 of lz4's memory, see the README's trade-off table).
+   * Every entry names its codec, so readers with any setting read entries written with any other.
+   * @default 'auto'
    */
-  compression?: CacheCodecName;
+  compression?: CacheCodecName | 'auto';
+  /**
+   * The codec's level: gzip 1-9, brotli 0-11, zstd 1-22 (lz4 and none have none; with 'auto' it is gzip's).
+   * @default CACHE_CODEC_DEFAULT_LEVELS[compression] (gzip 1 under 'auto')
+   */
+  compressionLevel?: number;
+  /**
+   * With `compression: 'auto'`, serialized values from this size on are gzipped instead of lz4-compressed.
+   * @default 16384
+   */
+  largeValueBytes?: number;
   /**
    * Entries smaller than this (serialized) are stored uncompressed.
    * @default 1024
@@ -41,13 +60,15 @@ export interface QueryCacheOptions {
    */
   minSavings?: number;
   /**
-   * Entries claiming more uncompressed bytes than this are treated as corrupt (decompression-bomb guard).
+   * Largest serialized value: `set` refuses bigger ones (`CacheValueTooLargeError`, nothing written) and a read
+   * treats an entry claiming more as corrupt. Decompression never produces more than an entry's declared length.
    * @default 67108864 (64 MiB)
    */
   maxDecompressedBytes?: number;
   /**
    * Serializer for values.
-   * @default msgpackSerializer() (Date, BigInt, Map, Set, Buffer, undefined round-trip)
+   * @default defaultSerializer() (JSON for small JSON-exact values, MessagePack for the rest: Date, BigInt, Map,
+   * Set, Buffer, undefined round-trip)
    */
   serializer?: CacheSerializer;
   /**
@@ -85,7 +106,9 @@ export interface CacheSetOptions {
 export interface ResolvedQueryCacheOptions {
   namespace: string;
   ttlMs: number;
-  compression: CacheCodecName;
+  compression: CacheCodecName | 'auto';
+  compressionLevel: number | undefined;
+  largeValueBytes: number;
   thresholdBytes: number;
   minSavings: number;
   maxDecompressedBytes: number;
@@ -98,7 +121,8 @@ export interface ResolvedQueryCacheOptions {
 }
 
 const defaults = {
-  compression: 'lz4',
+  compression: 'auto',
+  largeValueBytes: AUTO_LARGE_BYTES,
   thresholdBytes: 1024,
   minSavings: 0.2,
   maxDecompressedBytes: 64 * 1024 * 1024,
@@ -107,7 +131,8 @@ const defaults = {
   circuitBreaker: { failureThreshold: 5, resetTimeoutMs: 5000 },
 } as const;
 
-const NAMESPACE = /^[A-Za-z0-9_.:-]{1,128}$/;
+// The frame header stores the length as u32; a Buffer cannot be larger than MAX_LENGTH anyway.
+const MAX_DECOMPRESSED = Math.min(2 ** 32 - 1, bufferConstants.MAX_LENGTH);
 
 /**
  * Fills in defaults and validates; throws `ConfigError` (or `CacheCodecUnavailableError` for zstd on Node 20).
@@ -118,10 +143,12 @@ const NAMESPACE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * ```
  */
 export function resolveQueryCacheOptions(options: QueryCacheOptions): ResolvedQueryCacheOptions {
-  if (typeof options?.namespace !== 'string' || !NAMESPACE.test(options.namespace)) {
-    throw new ConfigError('namespace must be 1-128 characters of letters, digits and _.:-', {
-      context: { namespace: options?.namespace },
-    });
+  const ns = options?.namespace;
+  if (typeof ns !== 'string' || ns.length === 0 || [...ns].length > 128 || !isWellFormedText(ns)) {
+    throw new ConfigError(
+      'namespace must be a string of 1-128 characters (well-formed unicode: no lone surrogate)',
+      { context: { namespace: ns } },
+    );
   }
   const num = (field: string, v: number, min: number, max = Number.POSITIVE_INFINITY) => {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
@@ -132,20 +159,38 @@ export function resolveQueryCacheOptions(options: QueryCacheOptions): ResolvedQu
     return v;
   };
   const compression = options.compression ?? defaults.compression;
-  requireCodec(compression);
+  if (compression !== 'auto') requireCodec(compression);
+  const range = CODEC_LEVEL_RANGES[compression === 'auto' ? 'gzip' : compression];
+  if (options.compressionLevel !== undefined && !range) {
+    throw new ConfigError(`compression '${compression}' has no compressionLevel`, {
+      context: { field: 'compressionLevel' },
+    });
+  }
+  const compressionLevel =
+    options.compressionLevel === undefined || !range
+      ? undefined
+      : num('compressionLevel', options.compressionLevel, range[0], range[1]);
+  if (compressionLevel !== undefined && !Number.isInteger(compressionLevel)) {
+    throw new ConfigError(`compressionLevel must be an integer, got ${compressionLevel}`, {
+      context: { field: 'compressionLevel' },
+    });
+  }
   const cb = options.circuitBreaker ?? defaults.circuitBreaker;
   return {
     namespace: options.namespace,
     ttlMs: parseCacheTtl(options.ttl),
     compression,
+    compressionLevel,
+    largeValueBytes: num('largeValueBytes', options.largeValueBytes ?? defaults.largeValueBytes, 0),
     thresholdBytes: num('thresholdBytes', options.thresholdBytes ?? defaults.thresholdBytes, 0),
     minSavings: num('minSavings', options.minSavings ?? defaults.minSavings, 0, 1),
     maxDecompressedBytes: num(
       'maxDecompressedBytes',
       options.maxDecompressedBytes ?? defaults.maxDecompressedBytes,
       1,
+      MAX_DECOMPRESSED,
     ),
-    serializer: options.serializer ?? msgpackSerializer(),
+    serializer: options.serializer ?? defaultSerializer(),
     failOpen: options.failOpen ?? defaults.failOpen,
     onError: options.onError,
     operationTimeoutMs: num(

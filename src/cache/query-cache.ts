@@ -8,8 +8,14 @@ import {
   type WrapOptions,
   wrapFunction,
 } from './decorators.js';
-import { CacheCorruptEntryError, CacheSerializeError, CacheStoreError } from './errors.js';
-import { decodeCacheFrame, encodeCacheFrame } from './frame.js';
+import {
+  CacheCorruptEntryError,
+  CacheSerializeError,
+  CacheStoreError,
+  CacheValueTooLargeError,
+} from './errors.js';
+import { type DecodedFrame, decodeCacheFrame, encodeCacheFrame } from './frame.js';
+import { CacheKeyspace, escapeGlob, isWellFormedText } from './keys.js';
 import {
   type CacheSetOptions,
   type QueryCacheOptions,
@@ -34,6 +40,11 @@ export interface QueryCacheStats {
   deletes: number;
   /** Entries dropped because they could not be decoded. */
   corruptEntries: number;
+  /**
+   * Loaded values not cached because their serialized size exceeds `maxDecompressedBytes` (getOrSet, wrap,
+   * cached: the value is still returned).
+   */
+  oversize: number;
   /** Serialized bytes written (before compression). */
   bytesRaw: number;
   /** Frame bytes written (after compression, with header). */
@@ -51,9 +62,18 @@ export interface CacheManyEntry<T = unknown> extends CacheSetOptions {
   value: T;
 }
 
-type Lookup = { hit: true; value: unknown } | { hit: false; versions: Map<string, number> };
+type Versions = Map<string, number>;
+type Lookup =
+  | { hit: true; value: unknown }
+  /** `failed`: the store failed or was skipped, so the write-back is skipped too (never pay a timeout twice). */
+  | { hit: false; versions: Versions; failed: boolean };
 
-const SKIPPED = Symbol('skipped');
+/** What a fail-open store call returns instead of a result. */
+const FAILED: unique symbol = Symbol('store call failed');
+type Failed = typeof FAILED;
+const NO_VERSIONS: Versions = new Map();
+const MISS_FAILED: Lookup = { hit: false, versions: NO_VERSIONS, failed: true };
+const MISS_CLEAN: Lookup = { hit: false, versions: NO_VERSIONS, failed: false };
 
 /**
  * A compressing query cache over a {@link CacheStore}: see {@link createQueryCache}.
@@ -66,6 +86,8 @@ const SKIPPED = Symbol('skipped');
 export class QueryCache {
   readonly options: ResolvedQueryCacheOptions;
   readonly store: CacheStore;
+  /** Where this namespace's keys live in the store. */
+  readonly keyspace: CacheKeyspace;
   private readonly guard: StoreGuard;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly counters = {
@@ -75,12 +97,11 @@ export class QueryCache {
     sets: 0,
     deletes: 0,
     corruptEntries: 0,
+    oversize: 0,
     bytesRaw: 0,
     bytesStored: 0,
   };
   private readonly codecCounts: Record<string, number> = {};
-  private readonly entryPrefix: string;
-  private readonly tagPrefix: string;
 
   constructor(options: QueryCacheOptions) {
     this.options = resolveQueryCacheOptions(options);
@@ -88,27 +109,25 @@ export class QueryCache {
       throw new ConfigError('createQueryCache needs exactly one of `redis` or `store`');
     }
     this.store = options.store ?? redisStore(options.redis!);
-    const ns = this.options.namespace;
-    this.entryPrefix = `${ns}:k:`;
-    // Every tag counter of a namespace shares one hash slot, so reading all of an entry's tags is one MGET.
-    this.tagPrefix = `${ns}:t:{${ns}}:`;
+    this.keyspace = new CacheKeyspace(this.options.namespace);
     this.guard = new StoreGuard(this.store, this.options);
   }
 
   /** Reads a value; undefined on a miss (or when the store is down and failOpen). */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    const r = await this.lookup(key, []);
-    return r.hit ? (r.value as T) : undefined;
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    return this.lookup(key, undefined).then((r) => (r.hit ? (r.value as T) : undefined));
   }
 
-  /** Writes a value with the default TTL or `ttl`, tagged with `tags`. */
+  /**
+   * Writes a value with the default TTL or `ttl`, tagged with `tags`. A value whose serialized size exceeds
+   * `maxDecompressedBytes` rejects with `CacheValueTooLargeError` and nothing is written.
+   */
   async set<T>(key: string, value: T, options: CacheSetOptions = {}): Promise<void> {
-    const tags = options.tags ?? [];
-    const versions = tags.length
-      ? await this.op('set', key, () => this.readVersions(tags), SKIPPED)
-      : new Map();
-    if (versions === SKIPPED) return;
-    await this.write([{ key, value, ...options }], [versions]);
+    const tags = this.checkTags(options.tags);
+    const prepared = this.prepare([{ key, value, ...options }], 'throw');
+    const versions = tags.length ? await this.op('set', key, () => this.readVersions(tags)) : NO_VERSIONS;
+    if (versions === FAILED) return;
+    await this.write(prepared, [versions]);
   }
 
   /** Deletes one key; returns whether it existed. */
@@ -131,51 +150,64 @@ export class QueryCache {
 
   /** Reads many keys in one round trip (per cluster node); undefined for misses, in key order. */
   async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
-    if (keys.length === 0) return [];
-    const frames = await this.op(
-      'getMany',
-      undefined,
-      () => this.store.getMany(keys.map((k) => this.entryKey(k))),
-      null,
-    );
-    if (frames === null) {
-      this.counters.misses += keys.length;
-      return keys.map(() => undefined);
+    const n = keys.length;
+    if (n === 0) return [];
+    const full = new Array<string>(n);
+    for (let i = 0; i < n; i++) full[i] = this.entryKey(keys[i]!);
+    const frames = await this.op('getMany', undefined, () => this.store.getMany(full));
+    // Filled, not sparse: a hole would be skipped by the caller's map/forEach.
+    const out = new Array<T | undefined>(n).fill(undefined);
+    if (frames === FAILED) {
+      for (let i = 0; i < n; i++) this.miss(keys[i]!);
+      return out;
     }
-    const decoded = frames.map((f, i) => (f ? this.decode(keys[i]!, f) : undefined));
-    const tags = [...new Set(decoded.flatMap((d) => (d ? d.tags.map(([t]) => t) : [])))];
-    const versions = tags.length
-      ? await this.op('getMany', undefined, () => this.readVersions(tags), null)
-      : new Map();
+    const decoded = new Array<DecodedFrame | undefined>(n);
+    let tagSet: Set<string> | undefined;
+    for (let i = 0; i < n; i++) {
+      const f = frames[i];
+      if (!f) continue;
+      const d = this.decode(keys[i]!, f);
+      decoded[i] = d;
+      if (d?.tags.length) {
+        tagSet ??= new Set();
+        for (const [t] of d.tags) tagSet.add(t);
+      }
+    }
+    const versions = tagSet
+      ? await this.op('getMany', undefined, () => this.readVersions([...tagSet]))
+      : NO_VERSIONS;
     const stale: string[] = [];
-    const out = decoded.map((d, i) => {
+    for (let i = 0; i < n; i++) {
+      const d = decoded[i];
       const key = keys[i]!;
-      if (d && versions && this.fresh(d.tags, versions)) {
-        try {
-          const value = this.options.serializer.deserialize(d.raw);
-          this.hit(key, d.codec, d.storedBytes);
-          return value as T;
-        } catch (e) {
-          this.corrupt(key, new CacheCorruptEntryError('payload does not deserialize', { cause: e }));
-        }
-      } else if (d && versions) stale.push(this.entryKey(key)); // stale by tag version (not when unknown)
+      if (d && versions !== FAILED) {
+        if (d.tags.length === 0 || this.fresh(d.tags, versions)) {
+          const v = this.deserialize(key, d);
+          if (v !== FAILED) {
+            out[i] = v as T;
+            continue;
+          }
+        } else stale.push(full[i]!);
+      }
+      // (entries whose tag versions could not be read are misses, but are kept)
       this.miss(key);
-      return undefined;
-    });
-    if (stale.length) await this.op('delete', undefined, () => this.store.delete(stale), 0);
+    }
+    if (stale.length) await this.op('delete', undefined, () => this.store.delete(stale));
     return out;
   }
 
-  /** Writes many entries in one round trip (per cluster node). */
+  /** Writes many entries in one round trip (per cluster node); an oversize value rejects the whole batch. */
   async setMany<T>(entries: ReadonlyArray<CacheManyEntry<T>>): Promise<void> {
     if (entries.length === 0) return;
-    const tags = [...new Set(entries.flatMap((e) => e.tags ?? []))];
-    const versions = tags.length
-      ? await this.op('setMany', undefined, () => this.readVersions(tags), SKIPPED)
-      : new Map();
-    if (versions === SKIPPED) return;
+    const tags = new Set<string>();
+    for (const e of entries) for (const t of this.checkTags(e.tags)) tags.add(t);
+    const prepared = this.prepare(entries, 'throw');
+    const versions = tags.size
+      ? await this.op('setMany', undefined, () => this.readVersions([...tags]))
+      : NO_VERSIONS;
+    if (versions === FAILED) return;
     await this.write(
-      entries,
+      prepared,
       entries.map(() => versions),
     );
   }
@@ -183,7 +215,8 @@ export class QueryCache {
   /** Deletes many keys in one round trip (per cluster node); returns how many existed. Throws when the store fails. */
   async deleteMany(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    const n = await this.strict('deleteMany', () => this.store.delete(keys.map((k) => this.entryKey(k))));
+    const full = keys.map((k) => this.entryKey(k));
+    const n = await this.strict('deleteMany', () => this.store.delete(full));
     this.counters.deletes += n;
     publish('invalidate', () => ({
       namespace: this.options.namespace,
@@ -199,20 +232,25 @@ export class QueryCache {
    * and an entry whose load raced with the invalidation is never served). Throws when the store fails.
    */
   async invalidateTags(tags: readonly string[]): Promise<void> {
-    if (tags.length === 0) return;
+    const checked = this.checkTags(tags);
+    if (checked.length === 0) return;
     await this.strict('invalidateTags', () =>
-      Promise.all(tags.map((t) => this.store.incr(this.tagPrefix + t))),
+      Promise.all(checked.map((t) => this.store.incr(this.keyspace.tag(t)))),
     );
-    publish('invalidate', () => ({ namespace: this.options.namespace, kind: 'tags', target: tags }));
+    publish('invalidate', () => ({ namespace: this.options.namespace, kind: 'tags', target: checked }));
   }
 
   /**
    * Deletes entries whose key matches the Redis glob, inside this namespace only (SCAN + UNLINK on every master).
-   * Returns how many were deleted.
+   * Returns how many were deleted. Put user-supplied parts through {@link escapeGlob}, or use
+   * {@link QueryCache.invalidatePrefix}.
    */
   async invalidatePattern(glob: string): Promise<number> {
+    if (typeof glob !== 'string' || glob.length === 0 || !isWellFormedText(glob)) {
+      throw new ConfigError('invalidatePattern needs a non-empty glob (well-formed unicode)');
+    }
     const n = await this.strict('invalidatePattern', () =>
-      this.store.deleteMatching(this.entryPrefix + glob),
+      this.store.deleteMatching(this.keyspace.entryPattern(glob)),
     );
     this.counters.deletes += n;
     publish('invalidate', () => ({
@@ -224,9 +262,25 @@ export class QueryCache {
     return n;
   }
 
+  /**
+   * Deletes every entry whose key starts with `prefix`, taken literally (glob characters in it match only
+   * themselves): the safe way to invalidate by a user-supplied id. Returns how many were deleted.
+   *
+   * @example
+   * ```ts
+   * await cache.invalidatePrefix(`user:${userId}:`) // even if userId contains * or [
+   * ```
+   */
+  async invalidatePrefix(prefix: string): Promise<number> {
+    if (typeof prefix !== 'string' || !isWellFormedText(prefix)) {
+      throw new ConfigError('invalidatePrefix needs a string (well-formed unicode)');
+    }
+    return this.invalidatePattern(`${escapeGlob(prefix)}*`);
+  }
+
   /** Deletes every entry and tag counter of this namespace (other namespaces untouched). */
   async clear(): Promise<number> {
-    const n = await this.strict('clear', () => this.store.deleteMatching(`${this.options.namespace}:*`));
+    const n = await this.strict('clear', () => this.store.deleteMatching(this.keyspace.allPattern()));
     publish('invalidate', () => ({
       namespace: this.options.namespace,
       kind: 'clear',
@@ -234,6 +288,11 @@ export class QueryCache {
       count: n,
     }));
     return n;
+  }
+
+  /** The store key an entry is kept under (for inspecting Redis by hand). */
+  storeKey(key: string): string {
+    return this.entryKey(key);
   }
 
   /** Counters since creation (the contract monitoring reads). */
@@ -258,19 +317,42 @@ export class QueryCache {
     return wrapFunction(this, fn, options);
   }
 
-  /** A method decorator (standard TS 5 decorators and `experimentalDecorators`) that caches the method's results. */
-  cached<A extends unknown[] = unknown[]>(options: CachedOptions<A> = {}): CachedMethodDecorator {
+  /**
+   * A method decorator (standard TS 5 decorators and `experimentalDecorators`) that caches the method's results.
+   * The method must return a Promise (a synchronous method is a type error); `key` and `tags` callbacks get the
+   * method's parameter types.
+   */
+  cached<A extends unknown[] = unknown[]>(options: CachedOptions<A> = {}): CachedMethodDecorator<A> {
     return createCachedDecorator(this, options);
   }
 
   private entryKey(key: string): string {
-    if (typeof key !== 'string' || key.length === 0)
+    if (typeof key !== 'string' || key.length === 0) {
       throw new ConfigError('cache key must be a non-empty string');
-    return this.entryPrefix + key;
+    }
+    // Redis keeps keys as UTF-8, where every lone surrogate becomes U+FFFD: two such keys would alias.
+    if (!isWellFormedText(key)) {
+      throw new ConfigError('cache key must be well-formed unicode (it has a lone surrogate)');
+    }
+    return this.keyspace.entryPrefix + key;
+  }
+
+  private checkTags(tags: readonly string[] | undefined): readonly string[] {
+    if (tags === undefined) return [];
+    if (!Array.isArray(tags)) throw new ConfigError('tags must be an array of strings');
+    if (tags.length > 0xffff) throw new ConfigError('at most 65535 tags per entry');
+    for (const t of tags) {
+      if (typeof t !== 'string' || t.length === 0 || !isWellFormedText(t) || Buffer.byteLength(t) > 0xffff) {
+        throw new ConfigError('every tag must be a non-empty, well-formed string of at most 65535 bytes', {
+          context: { tag: typeof t === 'string' ? t.slice(0, 100) : typeof t },
+        });
+      }
+    }
+    return tags;
   }
 
   private async load<T>(key: string, loader: () => T | Promise<T>, options: CacheSetOptions): Promise<T> {
-    const tags = options.tags ?? [];
+    const tags = this.checkTags(options.tags);
     const found = await this.lookup(key, tags);
     if (found.hit) return found.value as T;
     this.counters.loaderCalls++;
@@ -288,64 +370,101 @@ export class QueryCache {
       throw error;
     }
     publish('loader', () => ({ namespace: this.options.namespace, key, durationMs: performance.now() - t0 }));
+    // The lookup already paid for a failing store (timeout, error or open circuit): do not wait on it again.
+    if (found.failed) return value;
+    const prepared = this.prepare([{ key, value, ...options }], 'skip');
     // Tag versions were read before the loader ran: an invalidation during the load makes this entry stale.
-    await this.write([{ key, value, ...options }], [found.versions]);
+    if (prepared.length) await this.write(prepared, [found.versions]);
     return value;
   }
 
-  /** Reads an entry and (in the same round trip) the current versions of `tags` for a later write. */
-  private async lookup(key: string, tags: readonly string[]): Promise<Lookup> {
+  /**
+   * Reads an entry and (in the same round trip) the current versions of `tags` for a later write. The untagged
+   * path (no tags given, entry written without tags: the common read) is one GET, one decode, no Map and no
+   * async function frame of its own.
+   */
+  private lookup(key: string, tags: readonly string[] | undefined): Promise<Lookup> {
     const full = this.entryKey(key);
-    const res = await this.op(
-      'get',
-      key,
-      // The common untagged read is a single GET; tagged reads fetch the tag versions in parallel.
-      async (): Promise<[Buffer | null, Map<string, number>]> =>
-        tags.length
-          ? Promise.all([this.store.get(full), this.readVersions(tags)])
-          : [await this.store.get(full), new Map<string, number>()],
-      null,
-    );
-    if (res === null) {
-      this.miss(key);
-      return { hit: false, versions: new Map() };
+    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags);
+    if (this.guard.skipping()) {
+      if (!this.options.failOpen) return Promise.reject(this.guard.circuitOpen('get', key));
+      return Promise.resolve(this.missed(key, MISS_FAILED));
     }
-    const [frame, versions] = res;
-    if (frame) {
-      const d = this.decode(key, frame);
-      if (d) {
-        const missing = d.tags.map(([t]) => t).filter((t) => !versions.has(t));
-        const current = missing.length
-          ? new Map([
-              ...versions,
-              ...((await this.op('get', key, () => this.readVersions(missing), null)) ?? []),
-            ])
-          : versions;
-        if (this.fresh(d.tags, current)) {
-          try {
-            const value = this.options.serializer.deserialize(d.raw);
-            this.hit(key, d.codec, d.storedBytes);
-            return { hit: true, value };
-          } catch (e) {
-            this.corrupt(key, new CacheCorruptEntryError('payload does not deserialize', { cause: e }));
-          }
-        } else await this.op('delete', key, () => this.store.delete([full]), 0);
-      }
+    return this.guard
+      .run('get', key, () => this.store.get(full))
+      .then(
+        (frame) => this.found(key, full, frame, NO_VERSIONS),
+        (e: unknown) => {
+          if (this.options.failOpen && e instanceof CacheStoreError) return this.missed(key, MISS_FAILED);
+          throw e;
+        },
+      );
+  }
+
+  private async lookupTagged(key: string, full: string, tags: readonly string[]): Promise<Lookup> {
+    const r = await this.op('get', key, () => Promise.all([this.store.get(full), this.readVersions(tags)]));
+    if (r === FAILED) return this.missed(key, MISS_FAILED);
+    return this.found(key, full, r[0], r[1]);
+  }
+
+  /** What a read found: a hit, or a miss carrying the tag versions for the write-back. */
+  private found(
+    key: string,
+    full: string,
+    frame: Buffer | null,
+    versions: Versions,
+  ): Lookup | Promise<Lookup> {
+    const d = frame ? this.decode(key, frame) : undefined;
+    if (!d)
+      return this.missed(
+        key,
+        versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
+      );
+    if (d.tags.length === 0) {
+      const value = this.deserialize(key, d);
+      if (value !== FAILED) return { hit: true, value };
+      return this.missed(
+        key,
+        versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
+      );
     }
+    return this.foundTagged(key, full, d, versions);
+  }
+
+  private async foundTagged(key: string, full: string, d: DecodedFrame, versions: Versions): Promise<Lookup> {
+    let current = versions;
+    const missing = d.tags.map(([t]) => t).filter((t) => !versions.has(t));
+    if (missing.length) {
+      const more = await this.op('get', key, () => this.readVersions(missing));
+      if (more === FAILED) return this.missed(key, { hit: false, versions, failed: true });
+      current = new Map([...versions, ...more]);
+    }
+    if (this.fresh(d.tags, current)) {
+      const value = this.deserialize(key, d);
+      if (value !== FAILED) return { hit: true, value };
+    } else {
+      const gone = await this.op('delete', key, () => this.store.delete([full]));
+      if (gone === FAILED) return this.missed(key, { hit: false, versions, failed: true });
+    }
+    return this.missed(key, { hit: false, versions, failed: false });
+  }
+
+  private missed(key: string, result: Lookup): Lookup {
     this.miss(key);
-    return { hit: false, versions };
+    return result;
   }
 
-  private fresh(tags: ReadonlyArray<[string, number]>, versions: Map<string, number>): boolean {
-    return tags.every(([t, v]) => versions.has(t) && versions.get(t) === v);
+  private fresh(tags: ReadonlyArray<[string, number]>, versions: Versions): boolean {
+    for (const [t, v] of tags) if (versions.get(t) !== v) return false;
+    return true;
   }
 
-  private async readVersions(tags: readonly string[]): Promise<Map<string, number>> {
-    const raw = await this.store.getMany(tags.map((t) => this.tagPrefix + t));
+  private async readVersions(tags: readonly string[]): Promise<Versions> {
+    const raw = await this.store.getMany(tags.map((t) => this.keyspace.tag(t)));
     return new Map(tags.map((t, i) => [t, raw[i] ? Number(raw[i]!.toString()) : 0]));
   }
 
-  private decode(key: string, frame: Buffer) {
+  private decode(key: string, frame: Buffer): DecodedFrame | undefined {
     try {
       return decodeCacheFrame(frame, this.options.maxDecompressedBytes);
     } catch (e) {
@@ -354,46 +473,84 @@ export class QueryCache {
     }
   }
 
+  /** Deserializes a decoded entry and counts the hit; a payload that does not deserialize is corrupt. */
+  private deserialize(key: string, d: DecodedFrame): unknown {
+    try {
+      const value = this.options.serializer.deserialize(d.raw);
+      this.hit(key, d.codec, d.storedBytes);
+      return value;
+    } catch (e) {
+      this.corrupt(key, new CacheCorruptEntryError('payload does not deserialize', { cause: e }));
+      return FAILED;
+    }
+  }
+
   private corrupt(key: string, error: unknown) {
     this.counters.corruptEntries++;
     publish('corrupt', () => ({ namespace: this.options.namespace, key, reason: (error as Error).message }));
     // Best effort: a corrupt entry is removed so the next read repopulates it.
     // (already counted and reported by `op`; with failOpen false there is no caller to throw to here)
-    this.op('delete', key, () => this.store.delete([this.entryKey(key)]), 0).catch(() => {});
+    this.op('delete', key, () => this.store.delete([this.entryKey(key)])).catch(() => {});
   }
 
-  private async write(entries: ReadonlyArray<CacheManyEntry>, versions: ReadonlyArray<Map<string, number>>) {
+  /**
+   * Serializes and checks every entry before anything is written. An entry over `maxDecompressedBytes` could
+   * never be read back: 'throw' rejects the whole batch (set, setMany), 'skip' drops it and counts `oversize`
+   * (write-back of a loaded value).
+   */
+  private prepare(entries: ReadonlyArray<CacheManyEntry>, oversize: 'throw' | 'skip'): PreparedEntry[] {
     const o = this.options;
-    const batch: CacheStoreEntry[] = [];
-    const meta: Array<{ raw: number; stored: number; codec: string; key: string }> = [];
-    entries.forEach((e, i) => {
+    const out: PreparedEntry[] = [];
+    for (const e of entries) {
+      const key = this.entryKey(e.key);
+      const ttlMs = e.ttl === undefined ? o.ttlMs : parseCacheTtl(e.ttl);
       let raw: Buffer;
       try {
         raw = o.serializer.serialize(e.value);
       } catch (cause) {
         throw new CacheSerializeError(e.key, { cause });
       }
-      const v = versions[i] ?? new Map<string, number>();
-      const tags = (e.tags ?? []).map((t) => [t, v.get(t) ?? 0] as const);
-      const { frame, codec } = encodeCacheFrame(
-        raw,
-        { codec: o.compression, thresholdBytes: o.thresholdBytes, minSavings: o.minSavings },
-        tags,
-      );
-      const ttlMs = e.ttl === undefined ? o.ttlMs : parseCacheTtl(e.ttl);
-      batch.push({ key: this.entryKey(e.key), value: frame, ttlMs });
-      meta.push({ raw: raw.length, stored: frame.length, codec, key: e.key });
+      if (raw.length > o.maxDecompressedBytes) {
+        if (oversize === 'throw')
+          throw new CacheValueTooLargeError(e.key, raw.length, o.maxDecompressedBytes);
+        this.counters.oversize++;
+        publish('skip', () => ({
+          namespace: o.namespace,
+          key: e.key,
+          reason: 'oversize',
+          bytes: raw.length,
+          limit: o.maxDecompressedBytes,
+        }));
+        continue;
+      }
+      out.push({ key: e.key, full: key, raw, ttlMs, tags: e.tags ?? [] });
+    }
+    return out;
+  }
+
+  private async write(entries: readonly PreparedEntry[], versions: ReadonlyArray<Versions>) {
+    const o = this.options;
+    const compression = {
+      codec: o.compression,
+      level: o.compressionLevel,
+      largeBytes: o.largeValueBytes,
+      thresholdBytes: o.thresholdBytes,
+      minSavings: o.minSavings,
+    };
+    const batch: CacheStoreEntry[] = [];
+    const meta: Array<{ raw: number; stored: number; codec: string; key: string }> = [];
+    entries.forEach((e, i) => {
+      const v = versions[i] ?? NO_VERSIONS;
+      const tags = e.tags.map((t) => [t, v.get(t) ?? 0] as const);
+      const { frame, codec } = encodeCacheFrame(e.raw, compression, tags);
+      batch.push({ key: e.full, value: frame, ttlMs: e.ttlMs });
+      meta.push({ raw: e.raw.length, stored: frame.length, codec, key: e.key });
     });
-    const done = await this.op(
-      batch.length === 1 ? 'set' : 'setMany',
-      batch.length === 1 ? entries[0]!.key : undefined,
-      () =>
-        batch.length === 1
-          ? this.store.set(batch[0]!.key, batch[0]!.value, batch[0]!.ttlMs)
-          : this.store.setMany(batch),
-      SKIPPED,
+    const one = batch.length === 1 ? batch[0]! : undefined;
+    const done = await this.op(one ? 'set' : 'setMany', one ? entries[0]!.key : undefined, () =>
+      one ? this.store.set(one.key, one.value, one.ttlMs) : this.store.setMany(batch),
     );
-    if (done === SKIPPED) return;
+    if (done === FAILED) return;
     for (const m of meta) {
       this.counters.sets++;
       this.counters.bytesRaw += m.raw;
@@ -419,29 +576,36 @@ export class QueryCache {
     publish('miss', () => ({ namespace: this.options.namespace, key }));
   }
 
-  /** Runs a store call behind the breaker and the timeout; on failure returns `fallback` (failOpen) or throws. */
-  private async op<T, F>(
-    operation: string,
-    key: string | undefined,
-    fn: () => Promise<T>,
-    fallback: F,
-  ): Promise<T | F> {
+  /**
+   * Runs a store call behind the breaker and the timeout. With failOpen, a failure or an open circuit returns
+   * FAILED (no error object is built while the circuit is open); otherwise it throws `CacheStoreError`.
+   */
+  private async op<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T | Failed> {
+    if (this.guard.skipping()) {
+      if (this.options.failOpen) return FAILED;
+      throw this.guard.circuitOpen(operation, key);
+    }
     try {
-      return await this.guarded(operation, key, fn);
+      return await this.guard.run(operation, key, fn);
     } catch (e) {
-      if (this.options.failOpen && e instanceof CacheStoreError) return fallback;
+      if (this.options.failOpen && e instanceof CacheStoreError) return FAILED;
       throw e;
     }
   }
 
-  /** Like `op` but always throws on failure (invalidation must not fail silently). */
+  /** Always throws on failure or open circuit (invalidation must not fail silently). */
   private strict<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return this.guarded(operation, undefined, fn);
+    if (this.guard.skipping()) return Promise.reject(this.guard.circuitOpen(operation));
+    return this.guard.run(operation, undefined, fn);
   }
+}
 
-  private guarded<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
-    return this.guard.run(operation, key, fn);
-  }
+interface PreparedEntry {
+  key: string;
+  full: string;
+  raw: Buffer;
+  ttlMs: number;
+  tags: readonly string[];
 }
 
 /**

@@ -1,12 +1,22 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import * as ioredis from 'ioredis';
+import { ConfigError } from '../errors.js';
+import {
+  type ClientOps,
+  type IoRedisClient,
+  type IoRedisLib,
+  isIoRedisClient,
+  ops,
+  type PipelineLike,
+  watchConnection,
+} from './redis-client.js';
 import type { CacheStore, CacheStoreEntry } from './store.js';
 
 /** Options of {@link redisStore} when it creates its own client. */
 export interface RedisStoreOptions {
   /** redis:// URL. */
   url?: string;
-  /** ioredis options, passed through. */
-  redis?: RedisOptions;
+  /** ioredis options, passed through (`RedisOptions`, or `redisOptions` of every Cluster node). */
+  redis?: object;
   /** Cluster seed nodes: when set, an ioredis `Cluster` is created. */
   clusterNodes?: Array<{ host: string; port: number }>;
   /**
@@ -14,13 +24,15 @@ export interface RedisStoreOptions {
    * @default 1000
    */
   scanCount?: number;
+  /**
+   * The ioredis library to create the client with (`import * as ioredis from 'ioredis'`), when the host has
+   * more than one copy.
+   * @default the `ioredis` peer dependency
+   */
+  lib?: IoRedisLib;
 }
 
-type Client = Redis | Cluster;
-
-function isClient(x: unknown): x is Client {
-  return x instanceof Redis || x instanceof Cluster;
-}
+const OPTION_KEYS = new Set(['url', 'redis', 'clusterNodes', 'scanCount', 'lib']);
 
 // CRC16/XMODEM as Redis Cluster uses it for hash slots (keys with {tag} hash only the tag).
 const CRC_TABLE = (() => {
@@ -53,38 +65,68 @@ export function redisKeySlot(key: string): number {
   return crc & 0x3fff;
 }
 
+function checkOptions(o: unknown): RedisStoreOptions {
+  if (typeof o !== 'object' || o === null) {
+    throw new ConfigError(
+      'redisStore() needs an ioredis Redis or Cluster (5 or 6), or { url | clusterNodes }',
+    );
+  }
+  const unknown = Object.keys(o).filter((k) => !OPTION_KEYS.has(k));
+  if (unknown.length) {
+    // An object that is neither an ioredis client nor options (a node-redis client, a wrapper): refusing it is
+    // better than silently connecting a client of our own to localhost.
+    throw new ConfigError(
+      `redisStore() got an object that is not an ioredis 5/6 Redis or Cluster, nor redisStore options (unknown keys: ${unknown.slice(0, 5).join(', ')})`,
+    );
+  }
+  return o as RedisStoreOptions;
+}
+
 /**
- * A {@link CacheStore} on ioredis: a `Redis` or `Cluster` you pass in (left open by `close()`), or options
+ * A {@link CacheStore} on ioredis 5 or 6: a `Redis` or `Cluster` you pass in (left open by `close()`), or options
  * to create one. Values are read with getBuffer (binary, never base64); batches are one pipeline, grouped
  * by the node that owns each hash slot on a Cluster; pattern deletes SCAN + UNLINK every master (never KEYS).
+ * The client's connection events (`close`, `end`, `reconnecting`, `ready`) are reported to the cache, which
+ * stops waiting on Redis the moment the connection drops.
  *
  * @example
  * ```ts
  * const store = redisStore(new Redis(process.env.REDIS_URL!))
  * ```
  */
-export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheStore & { client: Client } {
-  const owned = !isClient(clientOrOptions);
-  const opts: RedisStoreOptions = isClient(clientOrOptions) ? {} : clientOrOptions;
-  let client: Client | undefined = isClient(clientOrOptions) ? clientOrOptions : undefined;
-  const get = (): Client => {
-    client ??= opts.clusterNodes
-      ? new Cluster(opts.clusterNodes, { redisOptions: opts.redis ?? {} })
+export function redisStore(clientOrOptions: IoRedisClient | RedisStoreOptions): CacheStore & {
+  client: IoRedisClient;
+} {
+  const given = isIoRedisClient(clientOrOptions) ? clientOrOptions : undefined;
+  const opts: RedisStoreOptions = given ? {} : checkOptions(clientOrOptions);
+  const lib = (opts.lib ?? ioredis) as unknown as {
+    Redis: new (...a: unknown[]) => IoRedisClient;
+    Cluster: new (...a: unknown[]) => IoRedisClient;
+  };
+  const listeners: Array<(up: boolean, cause?: unknown) => void> = [];
+  let client: IoRedisClient | undefined = given;
+  let c: ClientOps | undefined = given ? ops(given) : undefined;
+  const get = (): ClientOps => {
+    if (c) return c;
+    client = opts.clusterNodes
+      ? new lib.Cluster(opts.clusterNodes, { redisOptions: opts.redis ?? {} })
       : opts.url
-        ? new Redis(opts.url, opts.redis ?? {})
-        : new Redis(opts.redis ?? {});
-    return client;
+        ? new lib.Redis(opts.url, opts.redis ?? {})
+        : new lib.Redis(opts.redis ?? {});
+    for (const l of listeners) watchConnection(client, l);
+    c = ops(client);
+    return c;
   };
   const scanCount = opts.scanCount ?? 1000;
-  const isCluster = () => get() instanceof Cluster;
+  const clustered = given ? given.isCluster : opts.clusterNodes !== undefined;
 
   /** Groups indexes of keys by the node group that serves their slot (one pipeline each). */
   const byNode = (keys: readonly string[]): number[][] => {
-    const c = get() as Cluster;
+    const slots = get().slots ?? [];
     const groups = new Map<string, number[]>();
     keys.forEach((k, i) => {
       const slot = redisKeySlot(k);
-      const owner = c.slots[slot]?.join(',') ?? `slot:${slot}`;
+      const owner = slots[slot]?.join(',') ?? `slot:${slot}`;
       const g = groups.get(owner);
       if (g) g.push(i);
       else groups.set(owner, [i]);
@@ -92,7 +134,7 @@ export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheSt
     return [...groups.values()];
   };
 
-  const execPipeline = async (p: ReturnType<Client['pipeline']>): Promise<unknown[]> => {
+  const execPipeline = async (p: PipelineLike): Promise<unknown[]> => {
     const res = (await p.exec()) ?? [];
     return res.map(([err, v]) => {
       if (err) throw err;
@@ -100,12 +142,12 @@ export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheSt
     });
   };
 
-  const masters = (): Redis[] => {
-    const c = get();
-    return c instanceof Cluster ? c.nodes('master') : [c];
+  const masters = (): ClientOps[] => {
+    const x = get();
+    return x.isCluster ? x.nodes!('master') : [x];
   };
 
-  async function* scanNode(node: Redis, pattern: string, batch: number): AsyncIterable<string[]> {
+  async function* scanNode(node: ClientOps, pattern: string, batch: number): AsyncIterable<string[]> {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', batch);
@@ -115,22 +157,18 @@ export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheSt
   }
 
   return {
-    kind: isClient(clientOrOptions)
-      ? clientOrOptions instanceof Cluster
-        ? 'redis-cluster'
-        : 'redis'
-      : opts.clusterNodes
-        ? 'redis-cluster'
-        : 'redis',
+    kind: clustered ? 'redis-cluster' : 'redis',
     get client() {
-      return get();
+      get();
+      return client!;
     },
-    async get(key) {
+    // No `async` on the hot paths: the ioredis promise is returned as is (one promise hop less per call).
+    get(key) {
       return get().getBuffer(key);
     },
     async getMany(keys) {
       if (keys.length === 0) return [];
-      if (!isCluster()) return (get() as Redis).mgetBuffer(...keys);
+      if (!clustered) return get().mgetBuffer(...keys);
       const out: Array<Buffer | null> = new Array(keys.length).fill(null);
       await Promise.all(
         byNode(keys).map(async (idx) => {
@@ -149,7 +187,7 @@ export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheSt
     },
     async setMany(entries: readonly CacheStoreEntry[]) {
       if (entries.length === 0) return;
-      const groups = isCluster() ? byNode(entries.map((e) => e.key)) : [entries.map((_, i) => i)];
+      const groups = clustered ? byNode(entries.map((e) => e.key)) : [entries.map((_, i) => i)];
       await Promise.all(
         groups.map(async (idx) => {
           const p = get().pipeline();
@@ -163,7 +201,7 @@ export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheSt
     },
     async delete(keys) {
       if (keys.length === 0) return 0;
-      if (!isCluster()) return (get() as Redis).unlink(...keys);
+      if (!clustered) return get().unlink(...keys);
       const counts = await Promise.all(
         byNode(keys).map(async (idx) => {
           const p = get().pipeline();
@@ -173,7 +211,7 @@ export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheSt
       );
       return counts.reduce((a, b) => a + b, 0);
     },
-    async incr(key) {
+    incr(key) {
       return get().incr(key);
     },
     async deleteMatching(pattern) {
@@ -197,10 +235,16 @@ export function redisStore(clientOrOptions: Client | RedisStoreOptions): CacheSt
     async ping() {
       await get().ping();
     },
+    onConnectionChange(listener) {
+      if (client) watchConnection(client, listener);
+      else listeners.push(listener);
+    },
     async close() {
-      if (owned && client) {
-        await client.quit().catch(() => client?.disconnect());
+      if (!given && c) {
+        const x = c;
+        c = undefined;
         client = undefined;
+        await x.quit().catch(() => x.disconnect());
       }
     },
   };

@@ -1,20 +1,119 @@
 import { TimeoutError } from '../errors.js';
 import { publish } from './channels.js';
 import { CacheCircuitBreaker, type CircuitState } from './circuit-breaker.js';
-import { CacheStoreError } from './errors.js';
+import { CacheCircuitOpenError, CacheStoreError } from './errors.js';
 import type { ResolvedQueryCacheOptions } from './options.js';
 import type { CacheStore } from './store.js';
+
+/** One store call waiting for its reply or its deadline. */
+class Pending {
+  done = false;
+  constructor(
+    readonly deadline: number,
+    readonly operation: string,
+    readonly key: string | undefined,
+    readonly reject: (e: unknown) => void,
+  ) {}
+}
+
+/**
+ * One timer for every in-flight store call of a guard, instead of a `setTimeout` + `Promise.race` per call
+ * (profiling showed those were most of a cache hit's own cost). All calls of a guard share one timeout, so
+ * deadlines arrive in insertion order and the queue is a FIFO: the timer is armed for the oldest pending call.
+ * A settled call at the head is dropped at once (sequential callers keep the queue empty, so its entries die
+ * young); one settled behind an older pending call is only flagged and dropped when the sweep reaches it.
+ * The timer stays armed while calls flow (it fires at most once per timeout period) and is unref'd: it never
+ * keeps the host process alive.
+ */
+class DeadlineQueue {
+  private queue: Pending[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly expire: (p: Pending) => void,
+  ) {}
+
+  add(operation: string, key: string | undefined, reject: (e: unknown) => void): Pending {
+    const p = new Pending(performance.now() + this.timeoutMs, operation, key, reject);
+    this.queue.push(p);
+    if (this.timer === undefined) this.arm(this.timeoutMs);
+    return p;
+  }
+
+  /** Marks `p` settled; drops it (and any settled calls after it) when it is the oldest. */
+  settled(p: Pending): void {
+    p.done = true;
+    const q = this.queue;
+    if (q[this.head] !== p) return;
+    do this.head++;
+    while (this.head < q.length && q[this.head]!.done);
+    if (this.head === q.length) {
+      q.length = 0;
+      this.head = 0;
+    }
+  }
+
+  /** Settles every pending call at once (the connection went down: waiting longer cannot help). */
+  drain(settle: (p: Pending) => void): void {
+    const q = this.queue.slice(this.head);
+    this.reset();
+    for (const p of q) if (!p.done) settle(p);
+  }
+
+  private arm(ms: number) {
+    // +1: timers may fire a fraction of a millisecond early relative to performance.now().
+    this.timer = setTimeout(this.sweep, Math.max(0, Math.ceil(ms)) + 1);
+    this.timer.unref();
+  }
+
+  private readonly sweep = () => {
+    this.timer = undefined;
+    const now = performance.now();
+    const q = this.queue;
+    while (this.head < q.length) {
+      const p = q[this.head]!;
+      if (!p.done && p.deadline > now) break;
+      this.head++;
+      if (!p.done) {
+        p.done = true;
+        this.expire(p);
+      }
+    }
+    if (this.head >= q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else {
+      if (this.head > 1024) {
+        this.queue = q.slice(this.head);
+        this.head = 0;
+      }
+      this.arm(this.queue[this.head]!.deadline - now);
+    }
+  };
+
+  private reset() {
+    this.queue = [];
+    this.head = 0;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
 
 /**
  * Puts every store call behind the operation timeout and the circuit breaker, and reports failures
  * (counter, `onError`, `dbkit:cache:error`). While the circuit is not closed no caller waits on the store:
  * the half-open probe is a PING run in the background, and calls keep skipping the store until it succeeds.
+ * A store that reports its connection state (`onConnectionChange`, ioredis `close`/`end`/`reconnecting`)
+ * opens the circuit the moment the connection drops, and releases the calls waiting on it.
  */
 export class StoreGuard {
   /** Store failures and timeouts so far (probes included). */
   errors = 0;
   private readonly breaker: CacheCircuitBreaker | undefined;
-  private circuitOpen: CacheStoreError | undefined;
+  private readonly deadlines: DeadlineQueue;
+  private lastFailure: unknown;
 
   constructor(
     private readonly store: CacheStore,
@@ -25,60 +124,131 @@ export class StoreGuard {
     this.breaker = cb
       ? new CacheCircuitBreaker(cb, (from, to) => publish('circuit', () => ({ namespace, from, to })))
       : undefined;
+    this.deadlines = new DeadlineQueue(options.operationTimeoutMs, (p) =>
+      this.failed(p, new TimeoutError(`cache ${p.operation}`, options.operationTimeoutMs)),
+    );
+    store.onConnectionChange?.(this.connectionChanged);
   }
 
   get circuit(): CircuitState {
     return this.breaker?.state ?? 'closed';
   }
 
-  /** Runs `fn` against the store; throws `CacheStoreError` on failure, timeout or open circuit. */
-  async run<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+  /**
+   * True when calls should not touch the store now (circuit open or half-open). Starts the half-open probe when
+   * it is due. Costs a property read while the circuit is closed.
+   */
+  skipping(): boolean {
     const b = this.breaker;
-    if (b && b.state !== 'closed') {
-      if (b.state === 'half-open' && b.allow()) this.probe(b);
-      // One shared instance: skipping the store must cost next to nothing (no stack capture per call).
-      this.circuitOpen ??= new CacheStoreError('circuit-open', {
-        context: { namespace: this.options.namespace, reason: 'circuit breaker open: the store is skipped' },
-      });
-      throw this.circuitOpen;
-    }
-    try {
-      const result = await this.withTimeout(operation, fn);
-      b?.success();
-      return result;
-    } catch (cause) {
-      b?.failure();
-      throw this.report(operation, key, cause);
-    }
+    if (b === undefined) return false;
+    const s = b.state;
+    if (s === 'closed') return false;
+    if (s === 'half-open' && b.allow()) this.probe(b);
+    return true;
+  }
+
+  /** The error a call gets when it needs the store and the circuit is open. */
+  circuitOpen(operation: string, key?: string): CacheCircuitOpenError {
+    return new CacheCircuitOpenError(operation, {
+      cause: this.lastFailure,
+      context: { namespace: this.options.namespace, ...(key === undefined ? {} : { key }) },
+    });
+  }
+
+  /**
+   * Runs `fn` against the store behind the operation timeout; rejects with `CacheStoreError` on failure or
+   * timeout. Callers check {@link StoreGuard.skipping} first (an open circuit is their decision: fall back or
+   * throw {@link StoreGuard.circuitOpen}). `map` and `onFailure` run inside the same promise (one promise hop
+   * less on the hot path than chaining `.then`): `onFailure` may return a fallback or throw.
+   */
+  run<T, U = T>(
+    operation: string,
+    key: string | undefined,
+    fn: () => Promise<T>,
+    map?: (value: T) => U | Promise<U>,
+    onFailure?: (error: CacheStoreError) => U,
+  ): Promise<U> {
+    return this.call(operation, key, fn, true, map, onFailure);
+  }
+
+  private call<T, U>(
+    operation: string,
+    key: string | undefined,
+    fn: () => Promise<T>,
+    countSuccess: boolean,
+    map?: (value: T) => U | Promise<U>,
+    onFailure?: (error: CacheStoreError) => U,
+  ): Promise<U> {
+    return new Promise<U>((resolve, reject) => {
+      const fail = onFailure
+        ? (e: unknown) => {
+            try {
+              resolve(onFailure(e as CacheStoreError));
+            } catch (thrown) {
+              reject(thrown);
+            }
+          }
+        : reject;
+      const p = this.deadlines.add(operation, key, fail);
+      let result: Promise<T>;
+      try {
+        result = fn();
+      } catch (e) {
+        result = Promise.reject(e);
+      }
+      result.then(
+        (v) => {
+          if (p.done) return;
+          this.deadlines.settled(p);
+          if (countSuccess) this.breaker?.success();
+          if (map === undefined) resolve(v as unknown as U);
+          else {
+            try {
+              resolve(map(v));
+            } catch (e) {
+              reject(e);
+            }
+          }
+        },
+        (cause) => {
+          if (p.done) return;
+          this.deadlines.settled(p);
+          this.failed(p, cause);
+        },
+      );
+    });
+  }
+
+  private failed(p: Pending, cause: unknown) {
+    p.done = true;
+    if (p.operation !== 'probe') this.breaker?.failure();
+    p.reject(this.report(p.operation, p.key, cause));
   }
 
   private probe(b: CacheCircuitBreaker): void {
-    this.withTimeout('probe', () => this.store.ping()).then(
+    this.call<void, void>('probe', undefined, () => this.store.ping(), false).then(
       () => b.success(),
-      (cause) => {
-        b.failure();
-        this.report('probe', undefined, cause);
-      },
+      () => b.failure(), // already counted and reported by `failed`
     );
   }
 
-  private async withTimeout<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    const ms = this.options.operationTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        fn(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError(`cache ${operation}`, ms)), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
+  private readonly connectionChanged = (up: boolean, cause?: unknown) => {
+    const b = this.breaker;
+    if (!up) {
+      const reason = cause ?? new Error('connection to the cache store closed');
+      this.lastFailure = reason;
+      b?.trip();
+      // Calls waiting on a connection that just dropped would only wait for their deadline: release them now.
+      this.deadlines.drain((p) => this.failed(p, reason));
+    } else if (b && b.state !== 'closed') {
+      b.expire();
+      if (b.allow()) this.probe(b);
     }
-  }
+  };
 
   private report(operation: string, key: string | undefined, cause: unknown): CacheStoreError {
     this.errors++;
+    this.lastFailure = cause;
     const namespace = this.options.namespace;
     const error = new CacheStoreError(operation, {
       cause,

@@ -1,10 +1,9 @@
-import { Cluster, Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeCacheMemory, createQueryCache } from '../../src/cache/index.js';
-import { namespace, row } from './helpers.js';
+import { makeClient, namespace, redisKinds, row } from './helpers.js';
 
-describe.each(['redis', 'cluster'] as const)('analyzeCacheMemory on %s', (kind) => {
-  const client = kind === 'redis' ? new Redis(inject('redisUrl')) : new Cluster(inject('redisClusterNodes'));
+describe.each(redisKinds)('analyzeCacheMemory on %s', (kind) => {
+  const client = makeClient(kind);
   const ns = namespace(`mem-${kind}`);
   const cache = createQueryCache({ redis: client, namespace: ns, ttl: 60 });
   afterAll(async () => {
@@ -21,9 +20,9 @@ describe.each(['redis', 'cluster'] as const)('analyzeCacheMemory on %s', (kind) 
     expect(report.keyCount).toBe(31);
     expect(report.sampled).toBe(31);
     expect(report.usedMemoryBytes).toBeGreaterThan(0);
-    expect(report.largestKeys[0]?.key).toBe(`${ns}:k:big`);
+    expect(report.largestKeys[0]?.key).toBe(cache.storeKey('big'));
     expect(report.largestKeys).toHaveLength(10);
-    expect(report.codecs).toEqual({ lz4: 1, none: 30 });
+    expect(report.codecs).toEqual({ gzip: 1, none: 30 });
     expect(report.averageCompressionRatio).toBeGreaterThan(1);
     const sampled = await analyzeCacheMemory(client, { namespace: ns, sample: 5, top: 2 });
     expect(sampled.keyCount).toBe(31);

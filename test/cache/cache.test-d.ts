@@ -1,9 +1,18 @@
+import * as ioredis5 from 'ioredis';
+import { Cluster as Cluster5, Redis as Redis5 } from 'ioredis';
+import * as ioredis6 from 'ioredis6';
+import { Cluster as Cluster6, Redis as Redis6 } from 'ioredis6';
 import { describe, expectTypeOf, it } from 'vitest';
 import {
+  analyzeCacheMemory,
+  type CacheMemoryReport,
   type CacheStore,
   createQueryCache,
+  type IoRedisClient,
   memoryStore,
+  type QueryCache,
   type QueryCacheStats,
+  redisStore,
 } from '../../src/cache/index.js';
 
 const cache = createQueryCache({ store: memoryStore(), namespace: 'types', ttl: '5m' });
@@ -62,5 +71,58 @@ describe('@cache.cached()', () => {
     expectTypeOf<QueryCacheStats['circuit']>().toEqualTypeOf<'closed' | 'open' | 'half-open'>();
     expectTypeOf<QueryCacheStats['codecs']>().toEqualTypeOf<Record<string, number>>();
     expectTypeOf(memoryStore()).toMatchTypeOf<CacheStore>();
+  });
+});
+
+describe('ioredis 5 and 6 clients', () => {
+  it('createQueryCache, redisStore and analyzeCacheMemory accept Redis and Cluster of either major', () => {
+    const v5 = new Redis5();
+    const v5c = new Cluster5([{ host: '127.0.0.1', port: 7000 }]);
+    const v6 = new Redis6();
+    const v6c = new Cluster6([{ host: '127.0.0.1', port: 7000 }]);
+    const v6resp3 = new Redis6({ protocol: 3, replyMapping: 'resp3' });
+    for (const redis of [v5, v5c, v6, v6c, v6resp3]) {
+      expectTypeOf(createQueryCache({ redis, namespace: 'n', ttl: 1 })).toEqualTypeOf<QueryCache>();
+      expectTypeOf(redisStore(redis).client).toEqualTypeOf<IoRedisClient>();
+      expectTypeOf(analyzeCacheMemory(redis, { namespace: 'n' })).toEqualTypeOf<Promise<CacheMemoryReport>>();
+    }
+    expectTypeOf(v6resp3).toMatchTypeOf<IoRedisClient>();
+    redisStore({ url: 'redis://x', lib: ioredis6 });
+    redisStore({ clusterNodes: [{ host: 'h', port: 1 }], lib: ioredis5 });
+    // @ts-expect-error something that is not an ioredis client (a node-redis-like object) is refused
+    createQueryCache({ redis: { get: async (_k: string) => null }, namespace: 'n', ttl: 1 });
+  });
+});
+
+describe('@cache.cached() parameter typing (standard decorators; the fixture checks experimentalDecorators)', () => {
+  it('types key and tags callbacks from the decorated method', () => {
+    class Repo {
+      @cache.cached({
+        key: (id, opts) => {
+          expectTypeOf(id).toEqualTypeOf<number>();
+          expectTypeOf(opts).toEqualTypeOf<{ withLines: boolean } | undefined>();
+          return `o:${id}`;
+        },
+        tags: (id) => [`order:${id.toFixed(0)}`],
+      })
+      async byId(id: number, opts?: { withLines: boolean }): Promise<Order | undefined> {
+        return opts ? { id, placedAt: new Date() } : undefined;
+      }
+
+      // @ts-expect-error a synchronous method is a type error (it would silently return a Promise)
+      @cache.cached()
+      sync(id: number): number {
+        return id;
+      }
+
+      // @ts-expect-error the key callback must accept the method's parameters
+      @cache.cached({ key: (id: string) => id })
+      async wrong(id: number): Promise<number> {
+        return id;
+      }
+    }
+    expectTypeOf<Repo['byId']>().toEqualTypeOf<
+      (id: number, opts?: { withLines: boolean }) => Promise<Order | undefined>
+    >();
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   createQueryCache,
@@ -13,17 +13,18 @@ import {
   type QueryCache,
   redisStore,
 } from '../../src/cache/index.js';
+import { newRedisClient } from '../setup/index.js';
 import type { FakeDb, makeRepository } from './fixtures/decorated-repo.js';
-import { namespace } from './helpers.js';
+import { ioredisMajors, namespace } from './helpers.js';
 
 const run = promisify(execFile);
 const out = mkdtempSync(join(tmpdir(), 'dbkit-cache-decorators-'));
 const tsc = join(process.cwd(), 'node_modules/typescript/bin/tsc');
 const modules: Record<string, { makeRepository: typeof makeRepository }> = {};
-let redis: Redis;
+const clients = new Map<number, Redis>();
 
 beforeAll(async () => {
-  redis = new Redis(inject('redisUrl'));
+  for (const m of ioredisMajors) clients.set(m, newRedisClient(m, inject('redisUrl')));
   // Both flavours compile (and type-check the decorator against src/cache) in parallel.
   await Promise.all(
     (['standard', 'legacy'] as const).map(async (flavour) => {
@@ -42,15 +43,21 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  redis.disconnect();
+  for (const c of clients.values()) await c.quit();
   rmSync(out, { recursive: true, force: true });
 });
 
-describe.each(['standard', 'legacy'])('@cache.cached() with %s decorators', (flavour) => {
+const cells = (['standard', 'legacy'] as const).flatMap((flavour) =>
+  ioredisMajors.map((m) => [flavour, m] as const),
+);
+
+describe.each(cells)('@cache.cached() with %s decorators on ioredis %i', (flavour, major) => {
+  let redis: Redis;
   let cache: QueryCache;
   let db: FakeDb;
   let Repo: ReturnType<typeof makeRepository>;
   beforeAll(() => {
+    redis = clients.get(major)!;
     cache = createQueryCache({ store: redisStore(redis), namespace: namespace(`deco-${flavour}`), ttl: 60 });
     db = {
       calls: 0,
@@ -94,7 +101,7 @@ describe.each(['standard', 'legacy'])('@cache.cached() with %s decorators', (fla
     await repo.search({ limit: 2, name: 'user' });
     expect(db.calls).toBe(calls);
     expect(await cache.get('search:user:2')).toEqual(first);
-    const ttl = await redis.pttl(`${cache.options.namespace}:k:search:user:2`);
+    const ttl = await redis.pttl(cache.storeKey('search:user:2'));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
@@ -120,10 +127,14 @@ describe.each(['standard', 'legacy'])('@cache.cached() with %s decorators', (fla
   });
 });
 
-describe('cache.wrap()', () => {
+describe.each(ioredisMajors)('cache.wrap() on ioredis %i', (major) => {
   let cache: QueryCache;
   beforeAll(() => {
-    cache = createQueryCache({ store: redisStore(redis), namespace: namespace('wrap'), ttl: 60 });
+    cache = createQueryCache({
+      store: redisStore(clients.get(major)!),
+      namespace: namespace('wrap'),
+      ttl: 60,
+    });
   });
   afterAll(() => cache.clear());
 

@@ -63,19 +63,36 @@ describe('entry frame', () => {
     }
   });
 
-  it.each(['lz4', 'gzip', 'brotli'] as const)(
-    'guards %s against payloads past maxDecompressedBytes',
+  const compressing = available.filter((c) => c !== 'none');
+
+  it.each(compressing)(
+    '%s: a header claiming more than maxDecompressedBytes is refused before inflating',
     (codec) => {
-      const bomb = Buffer.alloc(1_000_000); // zeros: compresses to almost nothing
-      const { frame } = encodeCacheFrame(bomb, settings(codec));
+      const { frame } = encodeCacheFrame(Buffer.alloc(1_000_000), settings(codec)); // zeros: tiny when compressed
       expect(frame.length).toBeLessThan(20_000);
-      expect(() => decodeCacheFrame(frame, 100_000)).toThrow(/maxDecompressedBytes/);
-      // a forged header that understates the size is caught by the codec limit
+      expect(() => decodeCacheFrame(frame, 100_000)).toThrow(/exceeds maxDecompressedBytes/);
+    },
+  );
+
+  it.each(compressing)(
+    '%s: inflating stops at the length the header declares (bomb under a forged header)',
+    (codec) => {
+      // 20 MB of zeros under a header that says 10 bytes, read with the default 64 MiB limit: the codec must stop
+      // at ~10 bytes (one output chunk), not inflate 20 MB and compare lengths afterwards.
+      const { frame } = encodeCacheFrame(Buffer.alloc(20_000_000), settings(codec));
       const forged = Buffer.from(frame);
-      forged.writeUInt32BE(50_000, 4);
-      expect(() => decodeCacheFrame(forged, 100_000)).toThrow(
-        expect.objectContaining({ code: 'E_CACHE_CORRUPT_ENTRY' }),
+      forged.writeUInt32BE(10, 4);
+      const fail = () => decodeCacheFrame(forged, 64 * 1024 * 1024);
+      expect(fail).toThrow(expect.objectContaining({ code: 'E_CACHE_CORRUPT_ENTRY' }));
+      expect(fail).toThrow(
+        codec === 'lz4'
+          ? /lz4 block size 20000000 does not match the header's 10/
+          : /inflates past its declared 10 bytes/,
       );
+      // and one byte short of the truth is refused the same way
+      const short = Buffer.from(frame);
+      short.writeUInt32BE(19_999_999, 4);
+      expect(() => decodeCacheFrame(short, 64 * 1024 * 1024)).toThrow(/declared 19999999|header's 19999999/);
     },
   );
 
@@ -100,14 +117,6 @@ describe('entry frame', () => {
     expect(await c.get('k')).toEqual({ at: '1970-01-01T00:00:00.000Z', n: 1 }); // JSON's known loss
   });
 
-  it('an entry larger than maxDecompressedBytes is a counted miss, not an error', async () => {
-    const store = memoryStore();
-    const c = createQueryCache({ store, namespace: 'bomb', ttl: 60, maxDecompressedBytes: 10_000 });
-    await c.set('big', 'x'.repeat(50_000));
-    expect(await c.get('big')).toBeUndefined();
-    expect(c.stats().corruptEntries).toBe(1);
-  });
-
   it('zstd is used when node:zlib has it, otherwise a typed error names it unavailable', () => {
     const make = () =>
       createQueryCache({ store: memoryStore(), namespace: 'z', ttl: 60, compression: 'zstd' });
@@ -125,7 +134,12 @@ describe('entry frame', () => {
     const store = memoryStore();
     for (const bad of [
       { namespace: '', ttl: 60 },
-      { namespace: 'a b', ttl: 60 },
+      { namespace: 'x'.repeat(129), ttl: 60 },
+      { namespace: 'lone\ud800surrogate', ttl: 60 },
+      { namespace: 'ok', ttl: 60, compression: 'lz4', compressionLevel: 3 },
+      { namespace: 'ok', ttl: 60, compression: 'gzip', compressionLevel: 10 },
+      { namespace: 'ok', ttl: 60, compression: 'brotli', compressionLevel: 2.5 },
+      { namespace: 'ok', ttl: 60, maxDecompressedBytes: 2 ** 32 },
       { namespace: 'ok', ttl: 0 },
       { namespace: 'ok', ttl: '5 parsecs' },
       { namespace: 'ok', ttl: 60, minSavings: 2 },
@@ -137,6 +151,8 @@ describe('entry frame', () => {
     }
     expect(() => createQueryCache({ namespace: 'ok', ttl: 60 })).toThrow(/exactly one of/);
     expect(createQueryCache({ store, namespace: 'ok', ttl: '5m' }).options.ttlMs).toBe(300_000);
+    // any well-formed text is a namespace (encoded in keys, see isolation.test.ts)
+    expect(createQueryCache({ store, namespace: 'a b:{c}*ü', ttl: 60 }).options.namespace).toBe('a b:{c}*ü');
     expect(isDbkitError(new Error('x'))).toBe(false);
   });
 });

@@ -1,11 +1,37 @@
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { type CacheStore, memoryStore, redisStore } from '../../src/cache/index.js';
-import { keyPrefix } from '../setup/index.js';
+import {
+  type IoredisMajor,
+  ioredisMajors,
+  keyPrefix,
+  newClusterClient,
+  newRedisClient,
+} from '../setup/index.js';
 
-/** The stores every cache behaviour test runs against. */
-export const storeKinds = ['memory', 'redis', 'cluster'] as const;
-export type StoreKind = (typeof storeKinds)[number];
+export { ioredisMajors };
+
+/**
+ * The stores every cache behaviour test runs against: memory, and standalone Redis and the 3-node Cluster with
+ * each ioredis major (`redis/5`, `redis/6`, `cluster/5`, `cluster/6`).
+ */
+export const storeKinds = [
+  'memory',
+  ...ioredisMajors.flatMap((m) => [`redis/${m}`, `cluster/${m}`] as const),
+] as const;
+export type StoreKind = 'memory' | `${'redis' | 'cluster'}/${IoredisMajor}`;
+
+/** The Redis client kinds (standalone and Cluster) per ioredis major. */
+export const redisKinds = ioredisMajors.flatMap((m) => [`redis/${m}`, `cluster/${m}`] as const);
+
+/** A client of the kind (`redis/6`: ioredis 6 standalone on the shared server; `cluster/5`: ioredis 5 Cluster). */
+export function makeClient(kind: Exclude<StoreKind, 'memory'>): Redis | Cluster {
+  const [type, major] = kind.split('/') as ['redis' | 'cluster', string];
+  const m = Number(major) as IoredisMajor;
+  return type === 'redis'
+    ? newRedisClient(m, inject('redisUrl'))
+    : newClusterClient(m, inject('redisClusterNodes'));
+}
 
 /** A store of the given kind plus a cleanup; Redis clients are closed by `dispose`. */
 export function makeStore(kind: StoreKind): {
@@ -17,7 +43,7 @@ export function makeStore(kind: StoreKind): {
     const store = memoryStore();
     return { store, dispose: () => store.close() };
   }
-  const client = kind === 'redis' ? new Redis(inject('redisUrl')) : new Cluster(inject('redisClusterNodes'));
+  const client = makeClient(kind);
   return {
     store: redisStore(client),
     client,
@@ -29,7 +55,7 @@ export function makeStore(kind: StoreKind): {
 
 /** A unique cache namespace (letters, digits, dashes). */
 export function namespace(label: string): string {
-  return keyPrefix(label).replace(/:$/, '').replace(/:/g, '-');
+  return keyPrefix(label).replace(/:$/, '').replace(/[:/]/g, '-');
 }
 
 /** A row like the ones repositories cache. */

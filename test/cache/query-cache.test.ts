@@ -37,16 +37,26 @@ describe.each(storeKinds)('QueryCache on %s', (kind: StoreKind) => {
     expect(s).toMatchObject({ hits: 1, misses: 1, hitRate: 0.5, sets: 1, errors: 0, circuit: 'closed' });
   });
 
-  it('compresses large entries with lz4 and reports bytes and codecs', async () => {
+  it("compresses with 'auto': raw below 1 KiB, lz4 below 16 KiB, gzip above; reports bytes and codecs", async () => {
     const c = make();
-    const rows = Array.from({ length: 200 }, (_, i) => row(i));
-    await c.set('big', rows);
+    const big = Array.from({ length: 200 }, (_, i) => row(i)); // ~50 KB serialized
+    const medium = Array.from({ length: 20 }, (_, i) => row(i)); // ~5 KB
+    await c.set('big', big);
+    await c.set('medium', medium);
     await c.set('small', { id: 1 });
     const s = c.stats();
-    expect(s.codecs).toEqual({ lz4: 1, none: 1 });
+    expect(s.codecs).toEqual({ gzip: 1, lz4: 1, none: 1 });
     expect(s.bytesStored).toBeLessThan(s.bytesRaw);
     expect(s.compressionRatio).toBeGreaterThan(1.5);
-    expect(await c.get('big')).toEqual(rows);
+    expect(await c.get('big')).toEqual(big);
+    expect(await c.get('medium')).toEqual(medium);
+    const lz4 = make({ compression: 'lz4' });
+    await lz4.set('big', big);
+    expect(lz4.stats().codecs).toEqual({ lz4: 1 });
+    const auto = make();
+    await auto.set('big', big);
+    // gzip level 1 stores the big one at least 20% smaller than lz4
+    expect(lz4.stats().bytesStored).toBeGreaterThan(auto.stats().bytesStored * 1.2);
   });
 
   it('expires entries after the per-call ttl', async () => {
@@ -77,6 +87,9 @@ describe.each(storeKinds)('QueryCache on %s', (kind: StoreKind) => {
     await c.setMany(keys.filter((_, i) => i % 2 === 0).map((key, i) => ({ key, value: row(i) })));
     const got = await c.getMany(keys);
     expect(got).toEqual(keys.map((_, i) => (i % 2 === 0 ? row(i / 2) : undefined)));
+    // misses are real undefined entries, not holes (map/forEach would skip holes)
+    expect(got.map((v) => v === undefined).filter(Boolean)).toHaveLength(30);
+    expect(Object.keys(got)).toHaveLength(60);
     expect(c.stats()).toMatchObject({ hits: 30, misses: 30, sets: 30 });
     expect(await c.deleteMany(keys)).toBe(30);
     expect((await c.getMany(keys)).every((v) => v === undefined)).toBe(true);
@@ -183,7 +196,7 @@ describe.each(storeKinds)('QueryCache on %s', (kind: StoreKind) => {
   it('treats a corrupt entry as a miss, deletes it and counts it', async () => {
     const c = make();
     await c.set('bad', 'good value');
-    const full = `${c.options.namespace}:k:bad`;
+    const full = c.storeKey('bad');
     await store.set(full, Buffer.from([0xdb, 1, 9, 0, 0, 0, 0, 1, 0]), 60_000); // unknown codec 9
     expect(await c.get('bad')).toBeUndefined();
     expect(c.stats().corruptEntries).toBe(1);

@@ -1,10 +1,11 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createQueryCache, type QueryCache } from '../../src/cache/index.js';
-import { type SpawnedRedis, spawnRedis } from '../setup/index.js';
+import { newRedisClient, type SpawnedRedis, spawnRedis } from '../setup/index.js';
+import { ioredisMajors } from './helpers.js';
 
 // An own server, so INFO commandstats counts only this file's commands.
-describe('round trips on standalone Redis', () => {
+describe.each(ioredisMajors)('round trips on standalone Redis, ioredis %i', (major) => {
   let server: SpawnedRedis;
   let redis: Redis;
   let cache: QueryCache;
@@ -24,7 +25,7 @@ describe('round trips on standalone Redis', () => {
   };
   beforeAll(async () => {
     server = await spawnRedis();
-    redis = new Redis(server.url);
+    redis = newRedisClient(major, server.url);
     cache = createQueryCache({ redis, namespace: 'rt', ttl: 60 });
   });
   afterAll(async () => {

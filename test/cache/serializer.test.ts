@@ -2,15 +2,19 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   defaultCacheKey,
+  defaultSerializer,
   jsonSerializer,
   msgpackSerializer,
   stableStringify,
 } from '../../src/cache/index.js';
 
-const s = msgpackSerializer();
-const roundTrip = <T>(v: T): T => s.deserialize(s.serialize(v)) as T;
+describe.each([
+  ['defaultSerializer', defaultSerializer],
+  ['msgpackSerializer', msgpackSerializer],
+] as const)('%s', (_name, make) => {
+  const s = make();
+  const roundTrip = <T>(v: T): T => s.deserialize(s.serialize(v)) as T;
 
-describe('msgpackSerializer', () => {
   it('round-trips Date, including invalid dates', () => {
     const d = new Date('2024-02-29T12:34:56.789Z');
     expect(roundTrip(d)).toEqual(d);
@@ -109,10 +113,55 @@ describe('msgpackSerializer', () => {
   });
 
   it('decodes with a fresh instance (no shared record state)', () => {
-    const a = msgpackSerializer();
+    const a = make();
     a.serialize({ warm: 1, up: 2 });
     const bytes = a.serialize({ x: 1, nested: { y: [{ z: 2 }] } });
-    expect(msgpackSerializer().deserialize(bytes)).toEqual({ x: 1, nested: { y: [{ z: 2 }] } });
+    expect(make().deserialize(bytes)).toEqual({ x: 1, nested: { y: [{ z: 2 }] } });
+  });
+
+  it('reads what the other built-in serializer wrote', () => {
+    const values = [{ id: 1, name: 'row' }, { at: new Date(0), n: 1n }, [1, 'a', null], 'text', 42];
+    for (const other of [defaultSerializer(), msgpackSerializer()]) {
+      for (const v of values) expect(s.deserialize(other.serialize(v))).toEqual(v);
+    }
+  });
+});
+
+describe('defaultSerializer picks the format', () => {
+  const s = defaultSerializer();
+  it('writes small JSON-exact objects and arrays as marked JSON', () => {
+    const row = { id: 1, email: 'a@b.c', tags: ['x'], nested: { ok: true, n: null, f: 1.5 }, lone: '\ud800' };
+    const bytes = s.serialize(row);
+    expect(bytes[0]).toBe(0xc1);
+    expect(bytes.subarray(1).toString()).toBe(JSON.stringify(row));
+    expect(s.deserialize(bytes)).toEqual(row);
+    expect(s.serialize([1, 2, 3])[0]).toBe(0xc1);
+  });
+
+  it('uses MessagePack for anything JSON would change, and for large values', () => {
+    const notJson: unknown[] = [
+      { at: new Date(0) },
+      { n: 1n },
+      { m: new Map() },
+      { s: new Set() },
+      { b: Buffer.from('x') },
+      { u: undefined },
+      [undefined],
+      // biome-ignore lint/suspicious/noSparseArray: a hole is what is tested
+      [1, , 2],
+      { x: Number.NaN },
+      { x: -0 },
+      { x: Number.POSITIVE_INFINITY },
+      JSON.parse('{"__proto__": {"a": 1}}'),
+      new (class Point {
+        x = 1;
+      })(),
+      { [Symbol('s')]: 1, a: 1 },
+      Array.from({ length: 2000 }, (_, i) => ({ i, text: 'long enough to pass 8 KiB' })),
+      'a plain string',
+      7,
+    ];
+    for (const [i, v] of notJson.entries()) expect(s.serialize(v)[0], `value #${i}`).not.toBe(0xc1);
   });
 
   it('jsonSerializer is plain JSON', () => {

@@ -1,6 +1,15 @@
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
-import { globToRegExp, memoryStore, redisKeySlot, redisStore } from '../../src/cache/index.js';
+import {
+  escapeGlob,
+  globToRegExp,
+  memoryStore,
+  redisGlobMatcher,
+  redisKeySlot,
+  redisStore,
+} from '../../src/cache/index.js';
+import { ioredisLib, keyPrefix, newClusterClient, newRedisClient } from '../setup/index.js';
+import { ioredisMajors } from './helpers.js';
 import { registerCacheStoreSuite } from './store-conformance.js';
 
 describe('memoryStore', () => {
@@ -26,30 +35,44 @@ describe('memoryStore', () => {
   });
 });
 
-describe('redisStore (standalone)', () => {
-  registerCacheStoreSuite(() => redisStore(new Redis(inject('redisUrl'))), undefined);
-});
+describe.each(ioredisMajors)('redisStore on ioredis %i', (major) => {
+  describe('standalone client passed in', () => {
+    const client = newRedisClient(major, inject('redisUrl'));
+    registerCacheStoreSuite(
+      () => redisStore(client),
+      async () => {
+        await client.quit();
+      },
+    );
+  });
 
-describe('redisStore (options, owns its client)', () => {
-  registerCacheStoreSuite(() => redisStore({ url: inject('redisUrl') }));
-});
+  describe('options: owns its client', () => {
+    registerCacheStoreSuite(() => redisStore({ url: inject('redisUrl'), lib: ioredisLib(major) }));
+  });
 
-describe('redisStore (3-node Cluster)', () => {
-  let cluster: Cluster;
-  registerCacheStoreSuite(
-    () => {
-      cluster = new Cluster(inject('redisClusterNodes'));
-      return redisStore(cluster);
-    },
-    async () => {
-      await cluster.quit();
-    },
-  );
+  describe('3-node Cluster passed in', () => {
+    let cluster: Cluster;
+    registerCacheStoreSuite(
+      () => {
+        cluster = newClusterClient(major, inject('redisClusterNodes'));
+        return redisStore(cluster);
+      },
+      async () => {
+        await cluster.quit();
+      },
+    );
+  });
+
+  describe('options: owns its Cluster', () => {
+    registerCacheStoreSuite(() =>
+      redisStore({ clusterNodes: inject('redisClusterNodes'), lib: ioredisLib(major) }),
+    );
+  });
 });
 
 describe('store helpers', () => {
   it('computes Redis Cluster slots like CLUSTER KEYSLOT', async () => {
-    const r = new Redis(inject('redisClusterNodes')[0]!.port);
+    const r = newRedisClient(5, inject('redisClusterNodes')[0]!.port);
     try {
       for (const key of ['foo', 'user:1000', '{ns}:t:a', 'a{b}c', '{}x', 'ü']) {
         expect(redisKeySlot(key)).toBe(Number(await r.cluster('KEYSLOT', key)));
@@ -63,5 +86,94 @@ describe('store helpers', () => {
     expect(globToRegExp('a*b?[xy]').test('aZZbQx')).toBe(true);
     expect(globToRegExp('a.b').test('aXb')).toBe(false);
     expect(globToRegExp('a\\*').test('a*')).toBe(true);
+  });
+
+  it('memoryStore matches globs exactly as Redis SCAN MATCH does (Redis is the reference)', async () => {
+    const r = newRedisClient(5, inject('redisUrl'));
+    const p = keyPrefix('glob');
+    const keys = [
+      'abc',
+      'a',
+      'ab',
+      'ac',
+      'bx',
+      'cx',
+      'xa',
+      '*',
+      'a*',
+      '[',
+      ']',
+      'a]b',
+      'a\\',
+      '\\a',
+      'aa',
+      'ü',
+      'üx',
+      'xü',
+      'ü\u0308',
+      '日本',
+      '🙂',
+      'a?c',
+      'a-c',
+      '^',
+      '^a',
+      '{x}',
+      '',
+    ];
+    const patterns = [
+      '*',
+      'a?c',
+      '?',
+      '??',
+      '????',
+      '[abc]',
+      '[^a]*',
+      '[a-c]x',
+      '[c-a]x',
+      '\\*',
+      'a\\',
+      '[',
+      '[ab',
+      '[]',
+      '[^]',
+      'ü?',
+      '?ü',
+      '[ü]',
+      '*\\[*',
+      'a[\\]]b',
+      '\\a',
+      '[a-]',
+      '[-a]',
+      'a*',
+      '*a',
+      '*ü*',
+      '[\\^]*',
+      '\\',
+      'a[',
+      '?\\',
+      escapeGlob('a*'),
+      escapeGlob('[ü]'),
+      escapeGlob('a\\'),
+    ];
+    try {
+      const pipe = r.pipeline();
+      for (const k of keys) pipe.set(p + k, '1', 'EX', 60);
+      await pipe.exec();
+      for (const pattern of patterns) {
+        const fromRedis = new Set<string>();
+        let cursor = '0';
+        do {
+          const [next, found] = await r.scan(cursor, 'MATCH', p + pattern, 'COUNT', 1000);
+          cursor = next;
+          for (const k of found) fromRedis.add(k.slice(p.length));
+        } while (cursor !== '0');
+        const matches = redisGlobMatcher(p + pattern);
+        const ours = new Set(keys.filter((k) => matches(p + k)));
+        expect([...ours].sort(), `pattern ${JSON.stringify(pattern)}`).toEqual([...fromRedis].sort());
+      }
+    } finally {
+      await r.unlink(...keys.map((k) => p + k));
+      r.disconnect();
+    }
   });
 });

@@ -9,4 +9,15 @@ export {
   useTestDatabase,
 } from './postgres.js';
 export { freePort, sleep, waitFor } from './processes.js';
-export { keyPrefix, type SpawnedCluster, type SpawnedRedis, spawnRedis, spawnRedisCluster } from './redis.js';
+export {
+  type IoredisMajor,
+  ioredisLib,
+  ioredisMajors,
+  keyPrefix,
+  newClusterClient,
+  newRedisClient,
+  type SpawnedCluster,
+  type SpawnedRedis,
+  spawnRedis,
+  spawnRedisCluster,
+} from './redis.js';

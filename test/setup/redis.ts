@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as ioredis5 from 'ioredis';
+import * as ioredis6 from 'ioredis6';
 import { freePort, isAlive, signalGroup, sleep, spawnGroup, stopGroup, waitFor } from './processes.js';
 
 const run = promisify(execFile);
@@ -160,4 +162,45 @@ export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
 /** A random key prefix, so test files sharing one Redis never collide. */
 export function keyPrefix(label = 't'): string {
   return `${label}:${Math.random().toString(36).slice(2, 10)}:`;
+}
+
+/** An ioredis major the Redis tests run against (`ioredis` is 5, the `ioredis6` alias devDependency is 6). */
+export type IoredisMajor = 5 | 6;
+
+const libs = { 5: ioredis5, 6: ioredis6 } as const;
+
+/**
+ * The ioredis majors to test: both, or only the one named by DBKIT_IOREDIS (`DBKIT_IOREDIS=6 npx vitest run test/cache`).
+ */
+export const ioredisMajors: readonly IoredisMajor[] = (() => {
+  const only = process.env.DBKIT_IOREDIS;
+  if (only === undefined || only === '') return [5, 6] as const;
+  if (only !== '5' && only !== '6') throw new Error(`DBKIT_IOREDIS must be 5 or 6, got ${only}`);
+  return [Number(only) as IoredisMajor];
+})();
+
+/** The ioredis module of a major (`{ Redis, Cluster }`). */
+export function ioredisLib(major: IoredisMajor): typeof ioredis5 {
+  // Typed as ioredis 5 so tests call one API; at run time it is the major asked for (the commands tests use
+  // have the same shape in both).
+  return libs[major] as unknown as typeof ioredis5;
+}
+
+/** A standalone client of the given major (`new Redis(...)`). */
+export function newRedisClient(
+  major: IoredisMajor,
+  target: string | number,
+  options: ioredis5.RedisOptions = {},
+): ioredis5.Redis {
+  const { Redis } = ioredisLib(major);
+  return typeof target === 'number' ? new Redis(target, options) : new Redis(target, options);
+}
+
+/** A Cluster client of the given major (`new Cluster(nodes, options)`). */
+export function newClusterClient(
+  major: IoredisMajor,
+  nodes: Array<{ host: string; port: number }>,
+  options: ioredis5.ClusterOptions = {},
+): ioredis5.Cluster {
+  return new (ioredisLib(major).Cluster)(nodes, options);
 }
