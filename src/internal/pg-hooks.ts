@@ -236,6 +236,11 @@ function hookQuery(
   }
   const handler = q.handler;
   q.handler = (query) => {
+    // postgres.js 3.4 bug: a query cancelled before it ran is rejected at once, but awaiting it still
+    // dispatches it; Connection.execute() then returns early and the pool moves the connection to its
+    // `full` queue, where nothing ever frees it (a pool of max 1 hangs for good). It is already settled:
+    // do not dispatch it.
+    if (query.cancelled === true) return;
     startQuery(h);
     return handler(query);
   };

@@ -80,7 +80,7 @@ interface MonitorSubscriber extends PgHookSubscriber {
  *
  * Use `monitor.sql` in place of the original client; the original keeps working but is not counted.
  * Works with `instrument()` from dbkit/query in either order (both ride one hook layer); monitoring a client
- * that is already monitored returns its existing monitor.
+ * that is already monitored returns its existing monitor's counters (`stats()` etc.), nothing is counted twice.
  *
  * @example
  * ```ts
@@ -94,7 +94,9 @@ export function monitorPool<TSql extends AnySql>(
   options: Partial<PoolMonitorOptions> = {},
 ): PoolMonitor<TSql> {
   const existing = findSubscriber(sql, MONITOR) as MonitorSubscriber | undefined;
-  if (existing) return existing.monitor as PoolMonitor<TSql>;
+  // Already monitored: the same counters, handed out with the caller's client (which may carry more
+  // subscribers than the view the monitor was created on).
+  if (existing) return { ...(existing.monitor as PoolMonitor<TSql>), sql };
   const opts = resolveMonitoringOptions('pool', options);
   const raw = rawSql(sql);
   const connection = raw.options.connection as Record<string, unknown>;

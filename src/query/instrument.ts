@@ -5,7 +5,7 @@ import {
   type PgQueryHook,
   withSubscriber,
 } from '../internal/pg-hooks.js';
-import { captureStack, type StackHolder } from './call-site.js';
+import { captureStack, firstUserFrame, type StackHolder } from './call-site.js';
 import { queryTracing, slowChannel } from './channels.js';
 import { type InstrumentOptions, resolveQueryOptions } from './options.js';
 import { QueryEventImpl } from './query-event.js';
@@ -23,7 +23,7 @@ export interface Instrumentation {
   onNPlusOne: InstrumentOptions['onNPlusOne'];
   /** Call-site stacks per template strings array and per unsafe() text (see stackFor). */
   templateStacks: WeakMap<object, StackHolder>;
-  textStacks: Map<string, StackHolder>;
+  textStacks: Map<string, CachedStack>;
 }
 
 // Every instrument() is the same wrapper kind: instrumenting an instrumented client returns it unchanged.
@@ -81,6 +81,16 @@ export function finish(
 /** Call-site stacks per SQL text given to `unsafe()` (drizzle's path), so most queries capture none. */
 const TEXT_STACKS_MAX = 2000;
 const TEXT_CACHE_MAX_CHARS = 8192;
+// A cached stack without a user frame (a drizzle builder awaited directly: V8 runs its `then` from a
+// microtask, with no caller frames) is captured again on the next executions, this many times at most.
+const RECAPTURES = 3;
+
+/** A cached call-site stack and whether it is settled (has a user frame, or ran out of recaptures). */
+export interface CachedStack {
+  holder: StackHolder;
+  tries: number;
+  settled: boolean;
+}
 
 /**
  * The call site of a query, captured once per template literal (its strings array is unique per source
@@ -101,13 +111,22 @@ function stackFor(inst: Instrumentation, h: PgQueryHook): StackHolder | undefine
     return s;
   }
   if (text !== undefined && text.length <= TEXT_CACHE_MAX_CHARS) {
-    let s = inst.textStacks.get(text);
-    if (!s) {
-      s = captureStack(inst.stackDepth, h.below);
+    const cached = inst.textStacks.get(text);
+    if (!cached) {
+      const holder = captureStack(inst.stackDepth, h.below);
       if (inst.textStacks.size >= TEXT_STACKS_MAX) inst.textStacks.clear();
-      inst.textStacks.set(text, s);
+      inst.textStacks.set(text, { holder, tries: 1, settled: false });
+      return holder;
     }
-    return s;
+    if (!cached.settled) {
+      if (cached.tries >= RECAPTURES || firstUserFrame(cached.holder, inst.ignoreFrames) !== undefined)
+        cached.settled = true;
+      else {
+        cached.tries++;
+        cached.holder = captureStack(inst.stackDepth, h.below);
+      }
+    }
+    return cached.holder;
   }
   return captureStack(inst.stackDepth, h.below);
 }

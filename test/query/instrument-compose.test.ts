@@ -335,7 +335,9 @@ const kinds: Kind[] = [
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
   Promise.race([
     p,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not settled in ${ms} ms`)), ms)),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: not settled in ${ms} ms`)), ms),
+    ),
   ]);
 
 describe('instrument x monitorPool: every wrapper stack on every query kind', () => {

@@ -88,6 +88,17 @@ describe('instrument', () => {
     }
   });
 
+  it('captures again when the cached stack of a text has no user frame (an awaited drizzle builder)', async () => {
+    take();
+    const d = drizzle(sql);
+    const q = () => d.select().from(items).where(eq(items.name, 'recapture'));
+    await q(); // V8 runs the builder's then() from a microtask: no caller frame in the stack
+    await q().execute();
+    const [awaited, executed] = take();
+    expect(awaited!.callSite).toBeUndefined();
+    expect(executed!.callSite).toContain('instrument.test.ts');
+  });
+
   it('reports errors with the driver error and no rows', async () => {
     take();
     await expect(sql`select * from no_such_table`).rejects.toMatchObject({ code: '42P01' });
