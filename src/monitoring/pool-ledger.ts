@@ -77,9 +77,9 @@ export class UnitLedger {
     return u;
   }
 
-  /** Finishes a unit; returns its duration, or undefined when it was already finished. */
-  end(u: Unit, err: unknown, now: number = performance.now()): { durationMs: number } | undefined {
-    if (u.done) return undefined;
+  /** Finishes a unit; returns its duration in ms, or -1 when it was already finished. */
+  end(u: Unit, err: unknown, now: number = performance.now()): number {
+    if (u.done) return -1;
     u.done = true;
     const durationMs = now - u.start;
     if (u.kind === 'transaction') this.transactions--;
@@ -97,7 +97,7 @@ export class UnitLedger {
       }
     }
     // Counters are per query: a failed transaction already counted the query that failed inside it.
-    if (u.kind !== 'query') return { durationMs };
+    if (u.kind !== 'query') return durationMs;
     this.duration.observe(durationMs);
     const slow = durationMs >= this.slowMs;
     this.total.queries++;
@@ -111,7 +111,7 @@ export class UnitLedger {
     b[1]!++;
     if (err) b[2]!++;
     if (slow) b[3]!++;
-    return { durationMs };
+    return durationMs;
   }
 
   private bucket(now: number): number[] {

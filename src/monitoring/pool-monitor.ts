@@ -107,9 +107,9 @@ export function monitorPool<TSql extends AnySql>(
   let openConnections: number | undefined;
 
   const finish = (u: Unit, err: unknown, now?: number) => {
-    const r = ledger.end(u, err, now);
-    if (r && queryChannel.hasSubscribers)
-      queryChannel.publish({ pool: name, kind: u.kind, durationMs: r.durationMs, error: err ?? undefined });
+    const durationMs = ledger.end(u, err, now);
+    if (durationMs >= 0 && queryChannel.hasSubscribers)
+      queryChannel.publish({ pool: name, kind: u.kind, durationMs, error: err ?? undefined });
   };
   ledger.onWait = (ms) => {
     if (acquireChannel.hasSubscribers) acquireChannel.publish({ pool: name, waitMs: ms });

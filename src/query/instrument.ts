@@ -41,6 +41,20 @@ export function safeCall<A>(fn: ((a: A) => void) | undefined, arg: A): void {
   }
 }
 
+/** Sets rows and command from a postgres.js result (without allocating, per query). */
+function setResultRows(ev: QueryEventImpl, x: unknown): void {
+  if (!Array.isArray(x)) return;
+  const r = x as unknown as { count?: number | null; command?: string };
+  if (typeof r.command === 'string') {
+    ev.rows = r.count ?? x.length;
+    ev.command = r.command;
+    return;
+  }
+  const m = resultRows(x);
+  ev.rows = m.rows;
+  ev.command = m.command;
+}
+
 export function resultRows(x: unknown): { rows: number | null; command: string | null } {
   if (Array.isArray(x)) {
     const r = x as unknown as { count?: number | null; command?: string };
@@ -163,11 +177,7 @@ function trackingSubscriber(inst: Instrumentation): PgHookSubscriber {
       ev.params = q.parameters ?? q.args;
       ev.kind = h.kind;
       if (h.error !== undefined) ev.error = h.error;
-      else {
-        const r = resultRows(h.result);
-        ev.rows = r.rows;
-        ev.command = r.command;
-      }
+      else setResultRows(ev, h.result);
       finish(inst, ev, ev.scope, h.endMs);
     },
   };
