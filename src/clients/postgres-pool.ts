@@ -25,7 +25,15 @@ export interface ManagedPool {
 
 const named = (prefix: string | undefined, label: string) => (prefix ? `${prefix}:${label}` : label);
 
-/** Creates one pool: postgres.js with the manager's options, then the monitor and tracking subscribers. */
+/**
+ * Creates one pool: postgres.js with the manager's options, then the monitor and tracking subscribers.
+ *
+ * @example
+ * ```ts
+ * const pool = createManagedPool(postgres, url, 'primary', resolveClientManagerConfig({}));
+ * await pool.sql`select 1`; pool.monitor?.stats();
+ * ```
+ */
 export function createManagedPool(
   pg: typeof postgres,
   url: string | undefined,

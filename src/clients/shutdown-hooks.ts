@@ -74,7 +74,15 @@ const sleep = (ms: number) =>
     setTimeout(r, Math.max(0, ms)).unref();
   });
 
-/** Stops accepting on every server and waits until their connections are gone or `deadline` passes. */
+/**
+ * Stops accepting on every server and waits until their connections are gone or `deadline` passes;
+ * returns true when it had to close busy connections at the deadline.
+ *
+ * @example
+ * ```ts
+ * const timedOut = await drainServers([server], Date.now() + 5000);
+ * ```
+ */
 export async function drainServers(servers: ShutdownServer[], deadline: number): Promise<boolean> {
   if (servers.length === 0) return false;
   const closed = servers.map(
@@ -132,7 +140,14 @@ async function bounded(
   }
 }
 
-/** Installs the handlers; a second signal while shutting down is ignored (closeAll runs once). */
+/**
+ * Installs the handlers; a second signal while shutting down is ignored (closeAll runs once).
+ *
+ * @example
+ * ```ts
+ * const uninstall = installSignalHandlers({ closeAll: (o) => m.closeAll(o), beginDrain: () => {} }, { servers: [server] });
+ * ```
+ */
 export function installSignalHandlers(target: ShutdownTarget, options: ShutdownHookOptions): () => void {
   const o = { ...defaults, ...options };
   const servers = o.servers ?? [];

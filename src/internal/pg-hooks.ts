@@ -429,7 +429,14 @@ export function rawSql<T>(sql: T): T {
   return (viewState(sql)?.raw as T | undefined) ?? sql;
 }
 
-/** The subscriber with `key` on a view, if any. */
+/**
+ * The subscriber with `key` on a view, if any.
+ *
+ * @example
+ * ```ts
+ * if (!findSubscriber(sql, MY_KEY)) sql = withSubscriber(sql, mySubscriber);
+ * ```
+ */
 export function findSubscriber(sql: unknown, key: unknown): PgHookSubscriber | undefined {
   return viewState(sql)?.subscribers.find((s) => s.key === key);
 }

@@ -58,7 +58,14 @@ export function keepTimerList(ms: number): () => void {
   };
 }
 
-/** Durations currently kept, for tests and diagnostics. */
+/**
+ * Durations currently kept, for tests and diagnostics.
+ *
+ * @example
+ * ```ts
+ * keptTimerLists() // [30000] while a pool with idle_timeout: 30 is open
+ * ```
+ */
 export function keptTimerLists(): number[] {
   return [...keepers.keys()].sort((a, b) => a - b);
 }
