@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { eq } from 'drizzle-orm';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { Registry } from 'prom-client';
@@ -181,6 +182,30 @@ describe('cache() and metrics()', () => {
     expect(text).toMatch(/dbkit_redis_connected_clients \d+/);
     await m.closeAll();
     expect(await registry.metrics()).toBe('\n');
+  });
+});
+
+class TestReader extends MetricReader {
+  protected async onShutdown() {}
+  protected async onForceFlush() {}
+}
+
+describe('metrics({ meter })', () => {
+  it("reports the manager's pools to an OpenTelemetry meter", async () => {
+    const m = make({ pool: { max: 3 } });
+    const reader = new TestReader();
+    m.metrics({ meter: new MeterProvider({ readers: [reader] }).getMeter('dbkit-test') });
+    await m.sql()`select 1`;
+    const { resourceMetrics, errors } = await reader.collect();
+    expect(errors).toEqual([]);
+    const metrics = resourceMetrics.scopeMetrics.flatMap((x) => x.metrics);
+    const get = (name: string) => metrics.find((x) => x.descriptor.name === name);
+    expect(get('db.client.connection.max')!.dataPoints[0]).toMatchObject({
+      value: 3,
+      attributes: { 'db.client.connection.pool.name': 'primary' },
+    });
+    const duration = get('db.client.operation.duration')!.dataPoints as Array<{ value: { count: number } }>;
+    expect(duration.reduce((n, p) => n + p.value.count, 0)).toBe(1);
   });
 });
 
