@@ -30,7 +30,10 @@ function sampled(cases: BenchCase[]) {
 const min = (xs: number[]) => Math.min(...xs);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Prints ours / baseline for the min and the median sample (per query, in us). */
+/**
+ * Prints ours / baseline for the min and the median sample (per query, in us), and the median of the
+ * per-round ratios (each round runs every case once, so a slow stretch of the machine hits both sides).
+ */
 function ratios(report: BenchReport, title: string, samples: Map<string, number[]>, ours: string, n: number) {
   const o = samples.get(ours)!.slice(3); // the harness's warmup rounds
   for (const [name, xs] of samples) {
@@ -47,6 +50,14 @@ function ratios(report: BenchReport, title: string, samples: Map<string, number[
         baselineName: name,
         unit: 'us/query',
       });
+    const paired = median(o.map((v, i) => v / b[i]!));
+    report.metric({
+      name: `${title}: median of per-round ratios, ${ours} vs ${name}`,
+      ours: paired,
+      baseline: 1,
+      baselineName: name,
+      unit: 'x',
+    });
   }
 }
 
