@@ -69,6 +69,8 @@ export interface PoolMonitor<TSql extends AnySql = AnySql> {
 // One monitor per view: monitorPool() of a monitored client returns that client's monitor.
 const MONITOR = Symbol.for('dbkit.monitoring.pool');
 
+let warnedAlready = false;
+
 /** The hook-layer subscriber of one monitorPool(): units in the ledger, events on the channels. */
 interface MonitorSubscriber extends PgHookSubscriber {
   monitor: PoolMonitor;
@@ -96,7 +98,16 @@ export function monitorPool<TSql extends AnySql>(
   const existing = findSubscriber(sql, MONITOR) as MonitorSubscriber | undefined;
   // Already monitored: the same counters, handed out with the caller's client (which may carry more
   // subscribers than the view the monitor was created on).
-  if (existing) return { ...(existing.monitor as PoolMonitor<TSql>), sql };
+  if (existing) {
+    if (Object.keys(options).length > 0 && !warnedAlready) {
+      warnedAlready = true;
+      process.emitWarning(
+        'monitorPool() got a client that is already monitored and returned its monitor: these options are ignored (for the client manager, pass them as config.monitor)',
+        { code: 'DBKIT_ALREADY_MONITORED' },
+      );
+    }
+    return { ...(existing.monitor as PoolMonitor<TSql>), sql };
+  }
   const opts = resolveMonitoringOptions('pool', options);
   const raw = rawSql(sql);
   const connection = raw.options.connection as Record<string, unknown>;

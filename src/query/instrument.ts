@@ -183,10 +183,14 @@ function trackingSubscriber(inst: Instrumentation): PgHookSubscriber {
   };
 }
 
+let warnedAlready = false;
+
 /**
  * Wraps a postgres.js instance so every query (tagged templates, `unsafe`, `file`, drizzle on top of it,
  * `begin`/`savepoint` transactions, `reserve()`d connections, COPY streams and cursors) reports its duration,
- * rows, fingerprint and call site. The returned object is used exactly like the original.
+ * rows, fingerprint and call site. The returned object is used exactly like the original. A client that is
+ * already instrumented (the client manager's `sql()`, or a second call) is returned unchanged; options given
+ * then are ignored, with a one-time process warning (`DBKIT_ALREADY_INSTRUMENTED`).
  *
  * @example
  * ```ts
@@ -195,7 +199,16 @@ function trackingSubscriber(inst: Instrumentation): PgHookSubscriber {
  * ```
  */
 export function instrument<T extends postgres.Sql>(sql: T, options?: InstrumentOptions): T {
-  if (findSubscriber(sql, TRACKING)) return sql;
+  if (findSubscriber(sql, TRACKING)) {
+    if (options && Object.keys(options).length > 0 && !warnedAlready) {
+      warnedAlready = true;
+      process.emitWarning(
+        'instrument() got a client that is already instrumented and returned it unchanged: these options are ignored (for the client manager, pass them as config.track)',
+        { code: 'DBKIT_ALREADY_INSTRUMENTED' },
+      );
+    }
+    return sql;
+  }
   return withSubscriber(sql, trackingSubscriber(toInstrumentation(options)));
 }
 

@@ -242,6 +242,20 @@ describe('instrument', () => {
     expect(seen).toEqual(['start select 7', 'end 1']);
   });
 
+  it('warns once when options are given for a client that is already instrumented', async () => {
+    const warnings: Array<{ code?: string }> = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      expect(instrument(sql, { slowQueryMs: 1 })).toBe(sql);
+      expect(instrument(sql, { slowQueryMs: 2 })).toBe(sql);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.code === 'DBKIT_ALREADY_INSTRUMENTED')).toHaveLength(1);
+  });
+
   it('is idempotent and validates options', () => {
     expect(isInstrumented(sql)).toBe(true);
     expect(isInstrumented(raw)).toBe(false);
