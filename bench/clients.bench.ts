@@ -1,8 +1,9 @@
 /**
  * The client manager's Postgres client against a plain postgres.js client with the same `max`, per
- * sequential `select 1` (interleaved, min and median): the manager's defaults (idle_timeout 30 with the
- * timer-list keeper, tracked and monitored) against plain `postgres(url)`, and the figures of the previous
- * defaults (idle_timeout 30 without the keeper) and of each part alone.
+ * sequential `select 1` (interleaved, min and median): the manager's defaults (tracked and monitored,
+ * idle_timeout 30 closed by dbkit's reaper, no postgres.js idle timer) against plain `postgres(url)`, and the
+ * figures of the previous defaults (a plain client with postgres.js' idle timer, no keeper), of a plain
+ * manager client (postgres.js' timer with the list keeper) and of tracking + monitoring with no idle timeout.
  * Then what a reused client saves: N "requests" each doing one `select 1` (or one Redis GET) on the
  * manager's cached client, against the common mistake of creating (and closing) a client per request.
  */
@@ -45,7 +46,7 @@ async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
     { name: 'manager.sql(), new defaults', fn: loop(ours!) },
     { name: 'plain postgres(url)', baseline: true, fn: loop(plain) },
     { name: 'previous defaults (idle timer, no keeper, untracked)', baseline: true, fn: loop(oldDefaults) },
-    { name: 'new defaults, track/monitor off', baseline: true, fn: loop(plainNew!) },
+    { name: 'track/monitor off (postgres.js timer + keeper)', baseline: true, fn: loop(plainNew!) },
     { name: 'tracked + monitored, idle_timeout 0', baseline: true, fn: loop(noIdle!) },
   ];
   const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));

@@ -18,10 +18,11 @@ export interface ClientsPoolOptions {
   /** Maximum connections in the pool. @default 10 */
   max?: number;
   /**
-   * Seconds an idle connection is kept before it is closed (postgres.js' own timer, exact per connection);
-   * 0 keeps idle connections open until `max_lifetime`. The manager keeps Node's timer list for this
-   * duration alive, which removes most of the per-query cost of postgres.js restarting the timer (see the
-   * README's configuration table for the measured figures).
+   * Seconds an idle connection is kept before it is closed; 0 keeps idle connections open until
+   * `max_lifetime`. With tracking or monitoring on (the default), dbkit's own reaper closes them (checked
+   * every min(5 s, idle_timeout / 4), no per-query cost) and postgres.js' per-query idle timer is off; for
+   * TLS, several hosts, a custom `socket` or a plain client, postgres.js' timer does it, with Node's timer
+   * list for the duration kept alive (see the README's configuration table for the measured figures).
    * @default 30
    */
   idle_timeout?: number;

@@ -16,7 +16,9 @@
  * perf shows the extra in `Runtime_DeleteProperty`, `JSObject::AddDataElement`, dictionary-elements
  * lookups, `TimersList` construction and `PriorityQueue.insert`.
  *
- * The workaround keeps one unref'd interval of the same duration alive while a pool uses it: the list is
+ * The client manager avoids the timer altogether where it can (pg-idle-reaper.ts: no per-query cost). Where
+ * postgres.js' timer stays (TLS, several hosts, a custom socket, plain clients), the workaround keeps one
+ * unref'd interval of the same duration alive while a pool uses it: the list is
  * then never empty, so postgres.js' clear/set pair becomes a linked-list unlink and append (~1.8 us, the
  * Timeout allocation that remains while postgres.js restarts the timer per query). It changes nothing
  * else: the interval does nothing, does not keep the process alive, and postgres.js' own timers still
