@@ -26,6 +26,11 @@ class Histogram {
     this.sum += ms;
     this.count++;
   }
+  /** observe(0) without the bucket search: 0 falls in the first bucket (bounds are >= 0). */
+  observeZero(): void {
+    this.counts[0]!++;
+    this.count++;
+  }
   snapshot(): MsHistogram {
     return { bucketsMs: [...this.bucketsMs], counts: [...this.counts], sumMs: this.sum, count: this.count };
   }
@@ -54,6 +59,9 @@ export class UnitLedger {
   private recentN = 0;
   // Per-second buckets for the last minute (seconds of performance.now()): [second, queries, errors, slow, zeroWaits].
   private readonly window = Array.from({ length: WINDOW_S }, () => [0, 0, 0, 0, 0] as number[]);
+  // The current second's bucket, valid until curEnd (performance.now() ms): most units start and end in it.
+  private cur: number[] = [0, 0, 0, 0, 0];
+  private curEnd = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly max: number,
@@ -115,6 +123,7 @@ export class UnitLedger {
   }
 
   private bucket(now: number): number[] {
+    if (now < this.curEnd && now >= this.curEnd - 1000) return this.cur;
     const sec = Math.floor(now / 1000);
     const b = this.window[sec % WINDOW_S]!;
     if (b[0] !== sec) {
@@ -124,11 +133,14 @@ export class UnitLedger {
       b[3] = 0;
       b[4] = 0;
     }
+    this.cur = b;
+    this.curEnd = (sec + 1) * 1000;
     return b;
   }
 
   private recordWait(ms: number, now: number): void {
-    this.wait.observe(ms);
+    if (ms === 0) this.wait.observeZero();
+    else this.wait.observe(ms);
     if (ms > 0) {
       this.total.waited++;
       const i = this.recentN++ % this.recentAt.length;
