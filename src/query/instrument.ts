@@ -23,6 +23,8 @@ export interface Instrumentation {
   onNPlusOne: InstrumentOptions['onNPlusOne'];
   /** Call-site stacks per template strings array and per unsafe() text (see stackFor). */
   templateStacks: WeakMap<object, StackHolder>;
+  lastStrings: object | undefined;
+  lastStack: StackHolder | undefined;
   textStacks: Map<string, CachedStack>;
 }
 
@@ -117,11 +119,15 @@ function stackFor(inst: Instrumentation, h: PgQueryHook): StackHolder | undefine
   if (!inst.callSite) return undefined;
   const { strings, text } = h;
   if (strings) {
+    // A loop runs one template again and again: skip the WeakMap for a repeat of the last one.
+    if (strings === inst.lastStrings) return inst.lastStack;
     let s = inst.templateStacks.get(strings);
     if (!s) {
       s = captureStack(inst.stackDepth, h.below);
       inst.templateStacks.set(strings, s);
     }
+    inst.lastStrings = strings;
+    inst.lastStack = s;
     return s;
   }
   if (text !== undefined && text.length <= TEXT_CACHE_MAX_CHARS) {
@@ -225,6 +231,8 @@ export function toInstrumentation(options: InstrumentOptions | undefined): Instr
     onSlowQuery: o.onSlowQuery,
     onNPlusOne: o.onNPlusOne,
     templateStacks: new WeakMap(),
+    lastStrings: undefined,
+    lastStack: undefined,
     textStacks: new Map(),
   };
 }
