@@ -1,17 +1,126 @@
 /**
- * What a reused client saves: N "requests" each doing one `select 1` (or one Redis GET) on the manager's
- * cached client, against the common mistake of creating (and closing) a client per request.
+ * The client manager's Postgres client against a plain postgres.js client with the same `max`, per
+ * sequential `select 1` (interleaved, min and median): the manager's defaults (tracked and monitored,
+ * idle_timeout 30 closed by dbkit's reaper, no postgres.js idle timer) against plain `postgres(url)`, and the
+ * figures of the previous defaults (a plain client with postgres.js' idle timer, no keeper), of a plain
+ * manager client (postgres.js' timer with the list keeper) and of tracking + monitoring with no idle timeout.
+ * Then what a reused client saves: N "requests" each doing one `select 1` (or one Redis GET) on the
+ * manager's cached client, against the common mistake of creating (and closing) a client per request.
  */
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { createClientManager } from '../src/clients/index.js';
-import type { BenchReport } from './harness.js';
+import type { BenchCase, BenchReport } from './harness.js';
 import { benchDatabase, benchRedis } from './services.js';
 
 const REQUESTS = 100;
+const BATCH = 200;
+
+const min = (xs: number[]) => Math.min(...xs);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** The manager's client against plain postgres.js (same max), and both defaults' figures. */
+async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
+  const max = 10;
+  const managers = [
+    createClientManager({ env: {}, databaseUrl: url, pool: { max } }),
+    createClientManager({ env: {}, databaseUrl: url, pool: { max }, track: false, monitor: false }),
+    createClientManager({ env: {}, databaseUrl: url, pool: { max, idle_timeout: 0 } }),
+  ];
+  const [ours, plainNew, noIdle] = managers.map((m) => m.sql());
+  const plain = postgres(url, { max, onnotice: () => {} });
+  // The previous defaults: a plain client with idle_timeout 30 and no keeper. Measured with 29 s: Node files
+  // timers per duration, and the new pool's keeper would otherwise cover a 30 s timer in this process too.
+  const oldDefaults = postgres(url, {
+    max,
+    idle_timeout: 29,
+    max_lifetime: 1800,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: 'dbkit' },
+  });
+  const loop = (s: postgres.Sql) => async () => {
+    for (let i = 0; i < BATCH; i++) await s`select 1`;
+  };
+  const cases: BenchCase[] = [
+    { name: 'manager.sql(), new defaults', fn: loop(ours!) },
+    { name: 'plain postgres(url)', baseline: true, fn: loop(plain) },
+    { name: 'previous defaults (idle timer, no keeper, untracked)', baseline: true, fn: loop(oldDefaults) },
+    { name: 'track/monitor off (postgres.js timer + keeper)', baseline: true, fn: loop(plainNew!) },
+    { name: 'tracked + monitored, idle_timeout 0', baseline: true, fn: loop(noIdle!) },
+  ];
+  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (const c of cases) {
+    const fn = c.fn;
+    c.units = BATCH;
+    c.fn = async () => {
+      const t0 = performance.now();
+      await fn();
+      samples.get(c.name)!.push(performance.now() - t0);
+    };
+  }
+  try {
+    for (const s of [ours!, plain, oldDefaults, plainNew!, noIdle!]) await s`select 1`;
+    await report.group({
+      title: `select 1, ${BATCH} sequential per sample: the manager's client vs plain postgres.js (max ${max})`,
+      unit: 'queries',
+      rounds: 40,
+      maxMs: 120_000,
+      cases,
+    });
+    const o = samples.get(cases[0]!.name)!.slice(3);
+    for (const c of cases.slice(1)) {
+      const b = samples.get(c.name)!.slice(3);
+      for (const [stat, f] of [
+        ['min', min],
+        ['median', median],
+      ] as const)
+        report.metric({
+          name: `clients: ${stat}, manager.sql() vs ${c.name}`,
+          ours: (f(o) * 1000) / BATCH,
+          baseline: (f(b) * 1000) / BATCH,
+          baselineName: c.name,
+          unit: 'us/query',
+        });
+      // Each round runs every case once: the median of the per-round ratios cancels slow stretches.
+      report.metric({
+        name: `clients: median of per-round ratios, manager.sql() vs ${c.name}`,
+        ours: median(o.map((v, i) => v / b[i]!)),
+        baseline: 1,
+        baselineName: c.name,
+        unit: 'x',
+      });
+    }
+    // Both defaults against plain postgres.js, the figures the issue asks for.
+    const p = samples.get('plain postgres(url)')!.slice(3);
+    const old = samples.get(cases[2]!.name)!.slice(3);
+    for (const [stat, f] of [
+      ['min', min],
+      ['median', median],
+    ] as const)
+      report.metric({
+        name: `clients: ${stat}, previous defaults vs plain postgres(url)`,
+        ours: (f(old) * 1000) / BATCH,
+        baseline: (f(p) * 1000) / BATCH,
+        baselineName: 'plain postgres(url)',
+        unit: 'us/query',
+      });
+    report.metric({
+      name: 'clients: median of per-round ratios, previous defaults vs plain postgres(url)',
+      ours: median(old.map((v, i) => v / p[i]!)),
+      baseline: 1,
+      baselineName: 'plain postgres(url)',
+      unit: 'x',
+    });
+  } finally {
+    await Promise.all(managers.map((m) => m.closeAll({ timeoutMs: 5000 })));
+    await Promise.all([plain.end({ timeout: 2 }), oldDefaults.end({ timeout: 2 })]);
+  }
+}
 
 export default async function (report: BenchReport): Promise<void> {
   const db = await benchDatabase('clients');
+  await defaultsGroup(report, db.url);
   const redis = await benchRedis();
   const manager = createClientManager({ env: {}, databaseUrl: db.url, redisUrl: redis.url });
   let freshPg = 0;

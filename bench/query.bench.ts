@@ -1,49 +1,113 @@
 /**
- * dbkit/query instrumentation overhead: instrument(sql) vs the raw postgres.js instance on the same server,
- * interleaved in one run. Each sample runs a batch of sequential queries on a one-connection pool.
+ * The data path's overhead: the client manager's Postgres client (tracked by dbkit/query and monitored by
+ * dbkit/monitoring through one hook layer, the default) against raw postgres.js on the same server,
+ * interleaved in one run, on `select 1` as a tagged template and through `unsafe()` (drizzle's path).
+ * Each sample is a batch of sequential round trips on the pool's one busy connection. Besides the harness's
+ * median ratios, the min ratios are printed (the fastest sample of each case, least disturbed by noise).
+ * Baselines: each wrapper alone, and instrument() without call sites.
  */
 import postgres from 'postgres';
+import { createClientManager } from '../src/clients/index.js';
+import { monitorPool } from '../src/monitoring/index.js';
 import { instrument, type QueryEvent, trackQueries } from '../src/query/index.js';
-import type { BenchReport } from './harness.js';
+import type { BenchCase, BenchReport } from './harness.js';
 import { benchDatabase } from './services.js';
+
+/** Wraps the cases so their samples are kept here too: the harness reports medians, we add the minimum. */
+function sampled(cases: BenchCase[]) {
+  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  const wrapped = cases.map((c) => ({
+    ...c,
+    fn: async () => {
+      const t0 = performance.now();
+      await c.fn();
+      samples.get(c.name)!.push(performance.now() - t0);
+    },
+  }));
+  return { cases: wrapped, samples };
+}
+
+const min = (xs: number[]) => Math.min(...xs);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Prints ours / baseline for the min and the median sample (per query, in us), and the median of the
+ * per-round ratios (each round runs every case once, so a slow stretch of the machine hits both sides).
+ */
+function ratios(report: BenchReport, title: string, samples: Map<string, number[]>, ours: string, n: number) {
+  const o = samples.get(ours)!.slice(3); // the harness's warmup rounds
+  for (const [name, xs] of samples) {
+    if (name === ours) continue;
+    const b = xs.slice(3);
+    for (const [stat, f] of [
+      ['min', min],
+      ['median', median],
+    ] as const)
+      report.metric({
+        name: `${title}: ${stat}, ${ours} vs ${name}`,
+        ours: (f(o) * 1000) / n,
+        baseline: (f(b) * 1000) / n,
+        baselineName: name,
+        unit: 'us/query',
+      });
+    const paired = median(o.map((v, i) => v / b[i]!));
+    report.metric({
+      name: `${title}: median of per-round ratios, ${ours} vs ${name}`,
+      ours: paired,
+      baseline: 1,
+      baselineName: name,
+      unit: 'x',
+    });
+  }
+}
 
 export default async function (report: BenchReport): Promise<void> {
   const database = await benchDatabase('query');
-  const opts = { max: 1, onnotice: () => {} };
-  const raw = postgres(database.url, opts);
-  const rawForOurs = postgres(database.url, opts);
-  const rawNoSite = postgres(database.url, opts);
+  const raw = postgres(database.url, { onnotice: () => {} });
+  const instOnly = instrument(postgres(database.url, { onnotice: () => {} }));
+  const monOnly = monitorPool(postgres(database.url, { onnotice: () => {} })).sql;
+  const noSite = instrument(monitorPool(postgres(database.url, { onnotice: () => {} })).sql, {
+    callSite: false,
+  });
+  // The manager's client exactly as a service gets it: tracked and monitored (the defaults).
+  const manager = createClientManager({ env: {}, databaseUrl: database.url });
+  const ours = manager.sql();
   let sink = 0;
   const onQuery = (e: QueryEvent) => {
     sink += e.durationMs;
   };
-  const ours = instrument(rawForOurs, { onQuery });
-  const noSite = instrument(rawNoSite, { onQuery, callSite: false });
+  const withListener = instrument(monitorPool(postgres(database.url, { onnotice: () => {} })).sql, {
+    onQuery,
+  });
+  const clients = [raw, instOnly, monOnly, noSite, ours, withListener];
   try {
     await raw`create table rows1k (id int primary key, name text not null, n int not null)`;
     await raw`insert into rows1k select g, 'name ' || g, g % 97 from generate_series(1, 1000) g`;
-    for (const s of [raw, ours, noSite]) await s`select 1`; // connect all three
+    for (const s of clients) await s`select 1`; // connect them all
 
     const batch = 200;
-    const loop = (s: postgres.Sql, n: number) => async () => {
-      for (let i = 0; i < n; i++) await s`select 1`;
+    const tagged = (s: postgres.Sql) => async () => {
+      for (let i = 0; i < batch; i++) await s`select 1`;
     };
-    await report.group({
-      title: `select 1 (${batch} sequential round trips per sample, loopback)`,
-      unit: 'queries',
-      rounds: 40,
-      cases: [
-        { name: 'dbkit instrument (call site + onQuery)', fn: loop(ours, batch), units: batch },
-        { name: 'raw postgres.js', baseline: true, fn: loop(raw, batch), units: batch },
-        { name: 'dbkit instrument, callSite: false', baseline: true, fn: loop(noSite, batch), units: batch },
-        {
-          name: 'dbkit instrument inside trackQueries',
-          baseline: true,
-          fn: () => trackQueries(loop(ours, batch)),
-          units: batch,
-        },
-      ],
-    });
+    const unsafe = (s: postgres.Sql) => async () => {
+      for (let i = 0; i < batch; i++) await s.unsafe('select 1');
+    };
+    for (const [label, loop] of [
+      ['select 1 (tagged template)', tagged],
+      ["sql.unsafe('select 1') (drizzle's path)", unsafe],
+    ] as const) {
+      const title = `${label}, ${batch} sequential round trips per sample`;
+      const { cases, samples } = sampled([
+        { name: 'manager.sql() (tracked + monitored)', fn: loop(ours), units: batch },
+        { name: 'raw postgres.js', baseline: true, fn: loop(raw), units: batch },
+        { name: 'instrument() only', baseline: true, fn: loop(instOnly), units: batch },
+        { name: 'monitorPool() only', baseline: true, fn: loop(monOnly), units: batch },
+        { name: 'both, callSite: false', baseline: true, fn: loop(noSite), units: batch },
+        { name: 'both + an onQuery listener', baseline: true, fn: loop(withListener), units: batch },
+      ]);
+      await report.group({ title, unit: 'queries', rounds: 40, maxMs: 90_000, cases });
+      ratios(report, label, samples, 'manager.sql() (tracked + monitored)', batch);
+    }
 
     const big = 10;
     const select1k = (s: postgres.Sql) => async () => {
@@ -54,37 +118,25 @@ export default async function (report: BenchReport): Promise<void> {
       unit: 'queries',
       rounds: 30,
       cases: [
-        { name: 'dbkit instrument (call site + onQuery)', fn: select1k(ours), units: big },
+        { name: 'manager.sql() (tracked + monitored)', fn: select1k(ours), units: big },
         { name: 'raw postgres.js', baseline: true, fn: select1k(raw), units: big },
       ],
     });
 
-    // Unsafe (drizzle's path) captures a stack per query: measure it separately.
+    // Last: trackQueries enables AsyncLocalStorage for the rest of the process (every case pays for it).
     await report.group({
-      title: `sql.unsafe('select 1') (${batch} per sample; drizzle's code path)`,
+      title: `select 1 inside trackQueries (${batch} per sample)`,
       unit: 'queries',
       rounds: 30,
       cases: [
-        {
-          name: 'dbkit instrument unsafe',
-          fn: async () => {
-            for (let i = 0; i < batch; i++) await ours.unsafe('select 1');
-          },
-          units: batch,
-        },
-        {
-          name: 'raw postgres.js unsafe',
-          baseline: true,
-          fn: async () => {
-            for (let i = 0; i < batch; i++) await raw.unsafe('select 1');
-          },
-          units: batch,
-        },
+        { name: 'manager.sql() in a trackQueries scope', fn: () => trackQueries(tagged(ours)), units: batch },
+        { name: 'raw postgres.js', baseline: true, fn: tagged(raw), units: batch },
       ],
     });
     if (sink < 0) console.log(sink);
   } finally {
-    await Promise.all([raw.end(), rawForOurs.end(), rawNoSite.end()]);
+    await manager.closeAll({ timeoutMs: 5000 });
+    await Promise.all(clients.filter((c) => c !== ours).map((c) => c.end({ timeout: 2 })));
     await database.drop();
   }
 }

@@ -4,8 +4,10 @@
  *   DATABASE_URL=postgres://... REDIS_URL=redis://... npx tsx examples/shutdown.ts
  *   curl localhost:3000/health ; curl localhost:3000/visits ; kill -TERM <pid>
  *
- * On the signal the hook closes everything once, in order (subscriptions, topics, Pub/Sub, Firestore,
- * Postgres, Redis), within 10 s, prints what closed, and exits.
+ * On the signal the hook first stops the server accepting and lets in-flight requests finish (closing idle
+ * keep-alive connections; /health reports the failing `shutdown` check meanwhile), then closes every client
+ * once, in order (subscriptions, topics, Pub/Sub, Firestore, Postgres, caches, Redis), all within 10 s,
+ * prints what closed, and exits.
  */
 import { createServer } from 'node:http';
 import { getClientManager } from '../src/clients/index.js';
@@ -35,10 +37,12 @@ server.listen(Number(process.env.PORT ?? 3000), () => {
 });
 
 manager.installShutdownHooks({
+  servers: [server],
   timeoutMs: 10_000,
-  onClosed: async (result, signal) => {
-    // Stop accepting requests too; the hook exits the process after this returns.
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    console.log(`${signal}: closed [${result.closed.join(', ')}] in ${result.durationMs} ms`, result.errors);
+  onClosed: (result, signal, drain) => {
+    console.log(
+      `${signal}: drained in ${drain.drainMs} ms, closed [${result.closed.join(', ')}] in ${result.durationMs} ms`,
+      result.errors,
+    );
   },
 });

@@ -9,9 +9,17 @@ import type { Storage } from '@google-cloud/storage';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { Cluster, Redis } from 'ioredis';
 import type postgres from 'postgres';
+import { createQueryCache, type QueryCache, type QueryCacheOptions } from '../cache/index.js';
+import type { CacheTtl } from '../cache/ttl.js';
 import { ClientClosedError, ConfigError } from '../errors.js';
 import { importLib } from '../internal/import-lib.js';
 import { redactSecrets } from '../internal/redact.js';
+import {
+  type CollectMetricsOptions,
+  collectMetrics,
+  type MetricsHandle,
+  type PoolStats,
+} from '../monitoring/index.js';
 import { createChannel } from './channels.js';
 import { type ClientsCloseOptions, type ClientsCloseResult, runCloseSteps } from './close-steps.js';
 import {
@@ -21,6 +29,7 @@ import {
 } from './config.js';
 import { newBigQuery, newFirestore, newPubSub, newStorage } from './gcp-clients.js';
 import { type ClientHealthOptions, type ClientHealthReport, runHealthChecks } from './health.js';
+import { type ClientsSql, createManagedPool, type ManagedPool } from './postgres-pool.js';
 import { installSignalHandlers, type ShutdownHookOptions } from './shutdown-hooks.js';
 
 /** Client kinds counted by `stats().created`. */
@@ -34,8 +43,40 @@ export interface ClientManagerStats {
   closed: boolean;
 }
 
-/** The postgres.js client type the manager hands out. */
-export type ClientsSql = postgres.Sql<Record<string, never>>;
+export type { ClientsSql } from './postgres-pool.js';
+
+/** Health of one of the manager's pools, from its monitor. */
+export interface ClientsPoolHealth {
+  /** 'primary', 'replica0', ... */
+  name: string;
+  /** 0-100 (dbkit/monitoring poolHealthScore). */
+  score: number;
+  /** score >= minScore, and the manager is not shutting down. */
+  healthy: boolean;
+  stats: PoolStats;
+}
+
+/** What `manager.poolHealth()` returns: the primary pool, and each replica under `replicas`. */
+export interface ClientsPoolHealthReport extends ClientsPoolHealth {
+  replicas: ClientsPoolHealth[];
+  /** True while installShutdownHooks drains (then `healthy` is false everywhere). */
+  draining: boolean;
+}
+
+/** Options of `manager.poolHealth()`. */
+export interface ClientsPoolHealthOptions {
+  /** Lowest score that counts as healthy. @default 50 */
+  minScore?: number;
+}
+
+/** Options of `manager.cache()`: createQueryCache options without the store, with a default TTL. */
+export type ClientsCacheOptions = Omit<QueryCacheOptions, 'redis' | 'store' | 'namespace' | 'ttl'> & {
+  /** Default time to live. @default '5m' */
+  ttl?: CacheTtl;
+};
+
+/** Options of `manager.metrics()`: a prom-client registry and/or an OpenTelemetry meter. */
+export type ClientsMetricsOptions = Pick<CollectMetricsOptions, 'registry' | 'meter' | 'bucketsMs'>;
 
 /** Something closeAll() must close first (an event bus subscription). */
 export interface ClientsClosable {
@@ -66,8 +107,11 @@ export class ClientManager {
   readonly config: ResolvedClientManagerConfig;
   #closed = false;
   #closing: Promise<ClientsCloseResult> | undefined;
-  #sql: ClientsSql | undefined;
-  #replicas: ClientsSql[] | undefined;
+  #primary: ManagedPool | undefined;
+  #replicas: ManagedPool[] | undefined;
+  #caches = new Map<string, QueryCache>();
+  #metrics: MetricsHandle[] = [];
+  #draining = false;
   #db = new Map<unknown, Drizzle>();
   #redis: Redis | Cluster | undefined;
   #bigquery: BigQuery | undefined;
@@ -99,24 +143,34 @@ export class ClientManager {
     if (createChannel.hasSubscribers) createChannel.publish({ kind, ...(name ? { name } : {}) });
   }
 
-  #newSql(url: string | undefined, label: string): ClientsSql {
+  #newPool(url: string | undefined, label: string): ManagedPool {
     const pg = importLib<typeof postgres>('postgres', 'ClientManager.sql()');
-    const { application_name, ...pool } = this.config.pool;
-    const extra = this.config.postgres;
-    // postgres.js takes application_name as a startup parameter under `connection`.
-    const options = {
-      ...pool,
-      onnotice: () => {},
-      ...extra,
-      connection: { application_name, ...extra.connection },
-    };
-    const sql = (url ? pg(url, options) : pg(options)) as unknown as ClientsSql;
+    const pool = createManagedPool(pg, url, label, this.config);
     this.#count('postgres', label);
-    return sql;
+    return pool;
+  }
+
+  #primaryPool(): ManagedPool {
+    this.#open('postgres');
+    if (this.#primary) return this.#primary;
+    if (!this.config.databaseUrl && !this.config.postgres.host) {
+      throw new ConfigError('No Postgres configured: pass databaseUrl or set DATABASE_URL', {
+        context: { client: 'postgres' },
+      });
+    }
+    this.#primary = this.#newPool(this.config.databaseUrl, 'primary');
+    return this.#primary;
+  }
+
+  #replicaPools(): ManagedPool[] {
+    this.#replicas ??= this.config.replicaUrls.map((u, i) => this.#newPool(u, `replica${i}`));
+    return this.#replicas;
   }
 
   /**
-   * The postgres.js client (one pool per manager), created on first call.
+   * The postgres.js client (one pool per manager), created on first call. It is tracked (dbkit/query:
+   * trackQueries, N+1, onSlowQuery) and monitored (dbkit/monitoring: poolHealth, metrics) unless the config
+   * sets `track`/`monitor` to false.
    *
    * @example
    * ```ts
@@ -124,15 +178,7 @@ export class ClientManager {
    * ```
    */
   sql(): ClientsSql {
-    this.#open('postgres');
-    if (this.#sql) return this.#sql;
-    if (!this.config.databaseUrl && !this.config.postgres.host) {
-      throw new ConfigError('No Postgres configured: pass databaseUrl or set DATABASE_URL', {
-        context: { client: 'postgres' },
-      });
-    }
-    this.#sql = this.#newSql(this.config.databaseUrl, 'primary');
-    return this.#sql;
+    return this.#primaryPool().sql;
   }
 
   /**
@@ -158,12 +204,11 @@ export class ClientManager {
       (schema ? drizzle(client, { schema }) : drizzle(client)) as unknown as Drizzle;
     let db = make(this.sql());
     if (this.config.replicaUrls.length > 0) {
-      this.#replicas ??= this.config.replicaUrls.map((u, i) => this.#newSql(u, `replica${i}`));
       const { withReplicas } = importLib<typeof import('drizzle-orm/pg-core')>(
         'drizzle-orm/pg-core',
         'ClientManager.db() with replicas',
       );
-      const replicas = this.#replicas.map(make);
+      const replicas = this.#replicaPools().map((p) => make(p.sql));
       db = withReplicas(db, replicas as [Drizzle, ...Drizzle[]]) as unknown as Drizzle;
     }
     this.#db.set(schema, db);
@@ -335,10 +380,11 @@ export class ClientManager {
   async health(options: ClientHealthOptions = {}): Promise<ClientHealthReport> {
     const opts = { timeoutMs: 2000, warnLatencyMs: 1000, ...options };
     const checks: Record<string, () => Promise<unknown>> = {};
-    const sql = this.#sql;
+    // On the raw clients: a health probe is not an application query (not tracked, not counted).
+    const sql = this.#primary?.raw;
     if (sql) checks.postgres = () => sql`select 1`;
     this.#replicas?.forEach((r, i) => {
-      checks[`postgres:replica${i}`] = () => r`select 1`;
+      checks[`postgres:replica${i}`] = () => r.raw`select 1`;
     });
     const redis = this.#redis;
     if (redis) checks.redis = () => redis.ping();
@@ -352,7 +398,104 @@ export class ClientManager {
     if (st) checks.storage = () => st.getBuckets({ maxResults: 1, autoPaginate: false });
     if (this.#closed)
       for (const k of Object.keys(checks)) checks[k] = () => Promise.reject(new ClientClosedError(k));
+    // While installShutdownHooks drains, readiness fails so load balancers stop sending new work.
+    if (this.#draining && !this.#closed)
+      checks.shutdown = () => Promise.reject(new Error('shutting down: finishing in-flight requests'));
     return runHealthChecks(checks, opts, this.config.secrets);
+  }
+
+  /**
+   * Health of the Postgres pools from their monitors (the primary, each replica under `replicas`), for a
+   * readiness endpoint: `healthy` is `score >= minScore` and false while the manager shuts down. Creates the
+   * pools if needed (postgres.js connects on the first query, not here). Needs `monitor` on (the default).
+   *
+   * @example
+   * ```ts
+   * const { healthy, score, stats } = manager.poolHealth();
+   * res.writeHead(healthy ? 200 : 503).end(JSON.stringify({ score, inUse: stats.inUse, pending: stats.pending }));
+   * ```
+   */
+  poolHealth(options: ClientsPoolHealthOptions = {}): ClientsPoolHealthReport {
+    const minScore = options.minScore ?? 50;
+    if (!this.config.monitor) {
+      throw new ConfigError(
+        'poolHealth() needs pool monitoring: the manager was created with monitor: false',
+        {
+          context: { client: 'postgres' },
+        },
+      );
+    }
+    const of = (p: ManagedPool): ClientsPoolHealth => {
+      const stats = p.monitor!.stats();
+      return { name: p.name, score: stats.score, healthy: !this.#draining && stats.score >= minScore, stats };
+    };
+    const primary = of(this.#primaryPool());
+    return { ...primary, replicas: this.#replicaPools().map(of), draining: this.#draining };
+  }
+
+  /**
+   * A {@link QueryCache} (dbkit/cache) over `redis()` for `namespace`, one per namespace (the first call's
+   * options fix it); closed by closeAll() before Redis quits.
+   *
+   * @example
+   * ```ts
+   * const users = manager.cache('users', { ttl: '10m' });
+   * const user = await users.getOrSet(`user:${id}`, () => findUser(id), { tags: [`user:${id}`] });
+   * ```
+   */
+  cache(namespace: string, options: ClientsCacheOptions = {}): QueryCache {
+    this.#open('cache');
+    const cached = this.#caches.get(namespace);
+    if (cached) return cached;
+    const cache = createQueryCache({ ttl: '5m', ...options, namespace, redis: this.redis() });
+    this.#caches.set(namespace, cache);
+    return cache;
+  }
+
+  /**
+   * Exports metrics (dbkit/monitoring collectMetrics) for everything this manager makes: its pools'
+   * monitors (the Postgres pools are created here if configured, so their histograms are wired from the
+   * start), its caches (also those made later), its client counters, server-side connection counts of the
+   * primary, and Redis INFO once `redis()` was created. Stopped by closeAll(); call it once per registry.
+   *
+   * @example
+   * ```ts
+   * const registry = new Registry();
+   * manager.metrics({ registry });
+   * app.get('/metrics', async (_, res) => res.type(registry.contentType).send(await registry.metrics()));
+   * ```
+   */
+  metrics(options: ClientsMetricsOptions): MetricsHandle {
+    this.#open('metrics');
+    const pools: ManagedPool[] = [];
+    if (this.config.databaseUrl || this.config.postgres.host)
+      pools.push(this.#primaryPool(), ...this.#replicaPools());
+    const monitors = pools.flatMap((p) => (p.monitor ? [p.monitor] : []));
+    const caches = this.#caches;
+    const self = this;
+    // sql and redis are getters (read at each scrape: Redis may be created later); undefined is skipped.
+    const handle = collectMetrics({
+      ...options,
+      pools: monitors,
+      // Read at every scrape: caches created after this call are exported too.
+      caches: new Proxy({} as Record<string, unknown>, {
+        ownKeys: () => [...caches.keys()],
+        getOwnPropertyDescriptor: (_, k) =>
+          typeof k === 'string' && caches.has(k)
+            ? { value: caches.get(k), enumerable: true, configurable: true }
+            : undefined,
+        get: (_, k) => (typeof k === 'string' ? caches.get(k) : undefined),
+      }),
+      clients: this,
+      get sql() {
+        return self.#primary?.raw;
+      },
+      get redis() {
+        return self.#redis;
+      },
+    } as CollectMetricsOptions);
+    this.#metrics.push(handle);
+    return handle;
   }
 
   /**
@@ -367,13 +510,20 @@ export class ClientManager {
   closeAll(options: ClientsCloseOptions = {}): Promise<ClientsCloseResult> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
+    for (const m of this.#metrics) m.stop();
     this.#closing = runCloseSteps(
       {
         closables: [...this.#closables],
         topics: [...this.#topics.values()],
         pubsub: this.#pubsub,
         firestore: this.#firestore,
-        sql: [this.#sql, ...(this.#replicas ?? [])].filter((s): s is ClientsSql => s !== undefined),
+        sql: [this.#primary, ...(this.#replicas ?? [])].filter((p): p is ManagedPool => p !== undefined),
+        caches: [...this.#caches.values()].map((c) => ({
+          close: async () => {
+            await (c as unknown as { close?: () => Promise<void> }).close?.();
+            await c.store.close();
+          },
+        })),
         redis: this.#redis,
       },
       options,
@@ -382,16 +532,32 @@ export class ClientManager {
     return this.#closing;
   }
 
+  /** True from the moment installShutdownHooks starts draining (readiness fails) until the process exits. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   /**
-   * Calls closeAll() once on SIGTERM/SIGINT (then exits); returns a function that removes the handlers.
+   * On SIGTERM/SIGINT: stop accepting on each of `servers` and let in-flight requests finish (closing idle
+   * keep-alive connections; `health()` and `poolHealth()` report not ready meanwhile), run `beforeClose`,
+   * closeAll() once, then exit; all within `timeoutMs`. Returns a function that removes the handlers.
    *
    * @example
    * ```ts
-   * getClientManager().installShutdownHooks({ timeoutMs: 10_000 });
+   * const server = http.createServer(app).listen(3000);
+   * getClientManager().installShutdownHooks({ servers: [server], timeoutMs: 10_000 });
    * ```
    */
   installShutdownHooks(options: ShutdownHookOptions = {}): () => void {
-    return installSignalHandlers((o) => this.closeAll(o), options);
+    return installSignalHandlers(
+      {
+        closeAll: (o) => this.closeAll(o),
+        beginDrain: () => {
+          this.#draining = true;
+        },
+      },
+      options,
+    );
   }
 }
 
@@ -407,10 +573,14 @@ export function createClientManager(config: ClientManagerConfig = {}): ClientMan
   return new ClientManager(config);
 }
 
-let globalManager: ClientManager | undefined;
+// On globalThis under a Symbol.for key: the ESM and CJS builds loaded in one process (an ESM service with a
+// CJS dependency that also uses dbkit) share one manager, so one set of pools.
+const GLOBAL_MANAGER = Symbol.for('dbkit.clients.manager');
+const globals = globalThis as { [GLOBAL_MANAGER]?: ClientManager };
 
 /**
- * The process-wide manager, created on first call (config is used only then; later calls return the same one).
+ * The process-wide manager, created on first call (config is used only then; later calls return the same
+ * one). One per process, also across dbkit's ESM and CJS builds.
  *
  * @example
  * ```ts
@@ -418,6 +588,6 @@ let globalManager: ClientManager | undefined;
  * ```
  */
 export function getClientManager(config?: ClientManagerConfig): ClientManager {
-  globalManager ??= new ClientManager(config);
-  return globalManager;
+  globals[GLOBAL_MANAGER] ??= new ClientManager(config);
+  return globals[GLOBAL_MANAGER];
 }

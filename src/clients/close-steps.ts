@@ -2,7 +2,6 @@
 import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import type { Cluster, Redis } from 'ioredis';
-import type postgres from 'postgres';
 import { redactSecrets } from '../internal/redact.js';
 import { closeChannel } from './channels.js';
 import { withTimeout } from './health.js';
@@ -15,7 +14,7 @@ export interface ClientsCloseOptions {
 
 /** What `closeAll()` did. */
 export interface ClientsCloseResult {
-  /** Steps that finished, in order (e.g. 'subscriptions', 'topics', 'pubsub', 'firestore', 'postgres', 'redis'). */
+  /** Steps that finished, in order ('subscriptions', 'topics', 'pubsub', 'firestore', 'postgres', 'caches', 'redis'). */
   closed: string[];
   /** Steps that failed or timed out, with the reason (passwords redacted). */
   errors: Array<{ step: string; error: string }>;
@@ -31,7 +30,10 @@ export interface CloseTargets {
   topics: Topic[];
   pubsub: PubSub | undefined;
   firestore: Firestore | undefined;
-  sql: Array<postgres.Sql<Record<string, never>>>;
+  /** The Postgres pools; `end(timeoutS)` waits for running queries that long, then closes the sockets. */
+  sql: Array<{ end(timeoutS: number): Promise<unknown> }>;
+  /** Query caches over the manager's Redis: their stores close before Redis quits. */
+  caches: Array<{ close(): Promise<unknown> }>;
   redis: Redis | Cluster | undefined;
 }
 
@@ -75,13 +77,16 @@ export async function runCloseSteps(
   await step('pubsub', t.pubsub !== undefined, () => t.pubsub!.close());
   await step('firestore', t.firestore !== undefined, () => t.firestore!.terminate());
   // postgres.js end(): waits for running queries up to `timeout` seconds, then closes sockets.
+  // postgres.js destroys what is still open when this timeout passes, so no socket outlives the budget.
   await step('postgres', t.sql.length > 0, (ms) =>
-    Promise.all(t.sql.map((s) => s.end({ timeout: Math.max(0, ms - 100) / 1000 }))),
+    Promise.all(t.sql.map((s) => s.end(Math.max(0, ms - 100) / 1000))),
   );
+  await step('caches', t.caches.length > 0, () => Promise.all(t.caches.map((c) => c.close())));
   await step('redis', t.redis !== undefined, () => t.redis!.quit());
   // A Redis that did not answer QUIT in time (hung server) is disconnected so no socket stays open.
   if (t.redis && !result.closed.includes('redis')) t.redis.disconnect();
-  if (result.timedOut) for (const s of t.sql) void s.end({ timeout: 0 }).catch(() => {});
+  // Pools skipped because the budget ran out are ended at once (a pool already ending keeps its own timeout).
+  if (!result.closed.includes('postgres')) for (const s of t.sql) void s.end(0).catch(() => {});
   result.durationMs = Math.round(performance.now() - started);
   if (closeChannel.hasSubscribers) closeChannel.publish(result);
   return result;

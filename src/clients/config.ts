@@ -10,12 +10,21 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Options as PostgresOptions, PostgresType } from 'postgres';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../internal/redact.js';
+import type { PoolMonitorOptions } from '../monitoring/index.js';
+import type { InstrumentOptions } from '../query/index.js';
 
 /** Postgres pool options (postgres.js names) the manager sets defaults for. */
 export interface ClientsPoolOptions {
   /** Maximum connections in the pool. @default 10 */
   max?: number;
-  /** Seconds an idle connection is kept before it is closed. @default 30 */
+  /**
+   * Seconds an idle connection is kept before it is closed; 0 keeps idle connections open until
+   * `max_lifetime`. With tracking or monitoring on (the default), dbkit's own reaper closes them (checked
+   * every min(5 s, idle_timeout / 4), no per-query cost) and postgres.js' per-query idle timer is off; for
+   * TLS, several hosts, a custom `socket` or a plain client, postgres.js' timer does it, with Node's timer
+   * list for the duration kept alive (see the README's configuration table for the measured figures).
+   * @default 30
+   */
   idle_timeout?: number;
   /** Seconds a connection lives before it is replaced (spreads reconnects after failover). @default 1800 */
   max_lifetime?: number;
@@ -49,6 +58,19 @@ export interface ClientManagerConfig {
   pool?: ClientsPoolOptions;
   /** Extra postgres.js options passed through (override `pool`). @default {} */
   postgres?: PostgresOptions<Record<string, PostgresType>>;
+  /**
+   * Query tracking (dbkit/query) on `sql()`, `db()` and the replicas: `trackQueries`, N+1 detection,
+   * `onSlowQuery` and the `dbkit:query` tracing channel see their queries. `false` gives the plain
+   * postgres.js client; an object is passed to `instrument()` (its `name` prefixes the pool names).
+   * @default true
+   */
+  track?: boolean | InstrumentOptions;
+  /**
+   * Pool monitoring (dbkit/monitoring) on the same clients: `poolHealth()` and `metrics()` read it.
+   * `false` gives the plain client; an object is passed to `monitorPool()` (its `name` prefixes the pool names).
+   * @default true
+   */
+  monitor?: boolean | Partial<PoolMonitorOptions>;
   /** Standalone Redis URL. @default process.env.REDIS_URL */
   redisUrl?: string;
   /** Redis Cluster seeds (array or "h:p,h:p"); when set, `redis()` returns a Cluster. @default process.env.REDIS_CLUSTER_NODES */
@@ -83,6 +105,10 @@ export interface ResolvedClientManagerConfig {
   replicaUrls: string[];
   pool: Required<ClientsPoolOptions>;
   postgres: PostgresOptions<Record<string, PostgresType>>;
+  /** instrument() options, or false for no tracking. */
+  track: InstrumentOptions | false;
+  /** monitorPool() options, or false for no monitoring. */
+  monitor: Partial<PoolMonitorOptions> | false;
   redisUrl: string | undefined;
   redisClusterNodes: ClientsClusterNode[] | undefined;
   redis: RedisOptions & ClusterOptions;
@@ -154,6 +180,15 @@ function checkPositive(pool: Required<ClientsPoolOptions>): void {
   }
 }
 
+function wrapperOption<T extends object>(v: boolean | T | undefined, field: string): T | false {
+  if (v === undefined || v === true) return {} as T;
+  if (v === false) return false;
+  if (typeof v === 'object' && v !== null) return v;
+  throw new ConfigError(`${field} must be true, false or an options object (got ${typeof v})`, {
+    context: { field },
+  });
+}
+
 /**
  * Resolves a client manager config: object values win, then the environment, then defaults.
  *
@@ -197,6 +232,8 @@ export function resolveClientManagerConfig(config: ClientManagerConfig = {}): Re
     replicaUrls,
     pool,
     postgres: config.postgres ?? {},
+    track: wrapperOption(config.track, 'track'),
+    monitor: wrapperOption(config.monitor, 'monitor'),
     redisUrl,
     redisClusterNodes,
     redis: config.redis ?? {},

@@ -1,4 +1,7 @@
-/** Health checks in the terminus/NestJS shape, each bounded by a timeout. */
+/**
+ * Health checks of the manager's clients, each bounded by a timeout, and their conversion to the
+ * @nestjs/terminus result shape.
+ */
 import { TimeoutError } from '../errors.js';
 import { redactSecrets } from '../internal/redact.js';
 
@@ -63,4 +66,57 @@ export async function runHealthChecks(
   const statuses = entries.map(([, c]) => c.status);
   const status = statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : 'pass';
   return { status, checks: Object.fromEntries(entries) };
+}
+
+/** One entry of a {@link TerminusHealthResult} (a terminus `HealthIndicatorResult` value). */
+export interface TerminusIndicator {
+  /** 'up' for a check that passed or warned, 'down' for one that failed. */
+  status: 'up' | 'down';
+  /** Time the check took, in ms. */
+  latencyMs: number;
+  /** True when the check answered but slower than `warnLatencyMs` (a 'warn' check). */
+  slow?: true;
+  /** Why it is down (passwords redacted). */
+  message?: string;
+}
+
+/** The @nestjs/terminus `HealthCheckResult` shape, as {@link toTerminusResult} builds it. */
+export interface TerminusHealthResult {
+  /** 'error' when any check is down, else 'ok'. */
+  status: 'ok' | 'error';
+  /** The checks that are up. */
+  info: Record<string, TerminusIndicator>;
+  /** The checks that are down. */
+  error: Record<string, TerminusIndicator>;
+  /** Every check. */
+  details: Record<string, TerminusIndicator>;
+}
+
+/**
+ * Converts a `manager.health()` report to the @nestjs/terminus result shape
+ * (`{ status: 'ok' | 'error', info, error, details }` with `up`/`down` entries), e.g. to return it from a
+ * terminus `HealthIndicator` or to serve the same JSON terminus would. A 'warn' check is up (with `slow`).
+ *
+ * @example
+ * ```ts
+ * const result = toTerminusResult(await manager.health());
+ * res.writeHead(result.status === 'ok' ? 200 : 503).end(JSON.stringify(result));
+ * ```
+ */
+export function toTerminusResult(report: ClientHealthReport): TerminusHealthResult {
+  const info: Record<string, TerminusIndicator> = {};
+  const error: Record<string, TerminusIndicator> = {};
+  const details: Record<string, TerminusIndicator> = {};
+  for (const [name, c] of Object.entries(report.checks)) {
+    const entry: TerminusIndicator =
+      c.status === 'fail'
+        ? { status: 'down', latencyMs: c.latencyMs, message: c.error ?? 'failed' }
+        : c.status === 'warn'
+          ? { status: 'up', latencyMs: c.latencyMs, slow: true }
+          : { status: 'up', latencyMs: c.latencyMs };
+    details[name] = entry;
+    if (entry.status === 'up') info[name] = entry;
+    else error[name] = entry;
+  }
+  return { status: Object.keys(error).length > 0 ? 'error' : 'ok', info, error, details };
 }

@@ -8,7 +8,12 @@ export {
   type ClientKind,
   ClientManager,
   type ClientManagerStats,
+  type ClientsCacheOptions,
   type ClientsClosable,
+  type ClientsMetricsOptions,
+  type ClientsPoolHealth,
+  type ClientsPoolHealthOptions,
+  type ClientsPoolHealthReport,
   type ClientsSql,
   type ClientsTopicOptions,
   createClientManager,
@@ -49,8 +54,15 @@ export {
 } from './event-bus-options.js';
 export { buildEventFilter, type EventFilter, PUBSUB_FILTER_MAX_BYTES } from './event-routing.js';
 export type { EventTopologyChanges } from './event-topology.js';
-export type { ClientHealthCheck, ClientHealthOptions, ClientHealthReport } from './health.js';
-export type { ShutdownHookOptions } from './shutdown-hooks.js';
+export {
+  type ClientHealthCheck,
+  type ClientHealthOptions,
+  type ClientHealthReport,
+  type TerminusHealthResult,
+  type TerminusIndicator,
+  toTerminusResult,
+} from './health.js';
+export type { ShutdownDrainResult, ShutdownHookOptions, ShutdownServer } from './shutdown-hooks.js';
 export {
   type ApplyBucketLifecycleOptions,
   type ApplyBucketLifecycleResult,

@@ -26,6 +26,11 @@ class Histogram {
     this.sum += ms;
     this.count++;
   }
+  /** observe(0) without the bucket search: 0 falls in the first bucket (bounds are >= 0). */
+  observeZero(): void {
+    this.counts[0]!++;
+    this.count++;
+  }
   snapshot(): MsHistogram {
     return { bucketsMs: [...this.bucketsMs], counts: [...this.counts], sumMs: this.sum, count: this.count };
   }
@@ -46,12 +51,17 @@ export class UnitLedger {
   readonly duration: Histogram;
   readonly total = { queries: 0, errors: 0, timeouts: 0, slow: 0, waited: 0 };
   onWait: (ms: number) => void = () => {};
-  // Recent waits for the p99 (ring of [timestamp, ms]).
+  // Non-zero waits of the last minute for the p99 (ring of [performance.now(), ms]); zero waits, the
+  // common case, are only counted per second (window[4]) so a query that got a connection at once costs a
+  // counter increment, not a ring write.
   private readonly recentAt = new Float64Array(2048);
   private readonly recentMs = new Float64Array(2048);
   private recentN = 0;
-  // Per-second buckets for the last minute: [second, queries, errors, slow].
-  private readonly window = Array.from({ length: WINDOW_S }, () => [0, 0, 0, 0] as number[]);
+  // Per-second buckets for the last minute (seconds of performance.now()): [second, queries, errors, slow, zeroWaits].
+  private readonly window = Array.from({ length: WINDOW_S }, () => [0, 0, 0, 0, 0] as number[]);
+  // The current second's bucket, valid until curEnd (performance.now() ms): most units start and end in it.
+  private cur: number[] = [0, 0, 0, 0, 0];
+  private curEnd = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly max: number,
@@ -62,24 +72,23 @@ export class UnitLedger {
     this.duration = new Histogram(bucketsMs);
   }
 
-  start(kind: Unit['kind'], holdsSlot: boolean): Unit {
-    const u: Unit = { kind, start: performance.now(), holdsSlot, hasSlot: false, done: false };
+  start(kind: Unit['kind'], holdsSlot: boolean, now: number = performance.now()): Unit {
+    const u: Unit = { kind, start: now, holdsSlot, hasSlot: false, done: false };
     if (kind === 'transaction') this.transactions++;
     if (!holdsSlot) return u;
     this.inFlight++;
     if (this.slotsUsed < this.max) {
       this.slotsUsed++;
       u.hasSlot = true;
-      this.recordWait(0);
+      this.recordWait(0, now);
     } else this.queue.push(u);
     return u;
   }
 
-  /** Finishes a unit; returns its duration, or undefined when it was already finished. */
-  end(u: Unit, err: unknown): { durationMs: number } | undefined {
-    if (u.done) return undefined;
+  /** Finishes a unit; returns its duration in ms, or -1 when it was already finished. */
+  end(u: Unit, err: unknown, now: number = performance.now()): number {
+    if (u.done) return -1;
     u.done = true;
-    const now = performance.now();
     const durationMs = now - u.start;
     if (u.kind === 'transaction') this.transactions--;
     if (u.holdsSlot) {
@@ -88,7 +97,7 @@ export class UnitLedger {
         const next = this.queue.shift();
         if (next) {
           next.hasSlot = true;
-          this.recordWait(now - next.start);
+          this.recordWait(now - next.start, now);
         } else this.slotsUsed--;
       } else {
         const i = this.queue.indexOf(u);
@@ -96,7 +105,7 @@ export class UnitLedger {
       }
     }
     // Counters are per query: a failed transaction already counted the query that failed inside it.
-    if (u.kind !== 'query') return { durationMs };
+    if (u.kind !== 'query') return durationMs;
     this.duration.observe(durationMs);
     const slow = durationMs >= this.slowMs;
     this.total.queries++;
@@ -106,47 +115,59 @@ export class UnitLedger {
       const code = (err as { code?: unknown }).code;
       if (typeof code === 'string' && TIMEOUT_CODES.has(code)) this.total.timeouts++;
     }
-    const b = this.bucket();
+    const b = this.bucket(now);
     b[1]!++;
     if (err) b[2]!++;
     if (slow) b[3]!++;
-    return { durationMs };
+    return durationMs;
   }
 
-  private bucket(): number[] {
-    const sec = Math.floor(Date.now() / 1000);
+  private bucket(now: number): number[] {
+    if (now < this.curEnd && now >= this.curEnd - 1000) return this.cur;
+    const sec = Math.floor(now / 1000);
     const b = this.window[sec % WINDOW_S]!;
     if (b[0] !== sec) {
       b[0] = sec;
       b[1] = 0;
       b[2] = 0;
       b[3] = 0;
+      b[4] = 0;
     }
+    this.cur = b;
+    this.curEnd = (sec + 1) * 1000;
     return b;
   }
 
-  private recordWait(ms: number): void {
-    this.wait.observe(ms);
-    if (ms > 0) this.total.waited++;
-    const i = this.recentN++ % this.recentAt.length;
-    this.recentAt[i] = Date.now();
-    this.recentMs[i] = ms;
+  private recordWait(ms: number, now: number): void {
+    if (ms === 0) this.wait.observeZero();
+    else this.wait.observe(ms);
+    if (ms > 0) {
+      this.total.waited++;
+      const i = this.recentN++ % this.recentAt.length;
+      this.recentAt[i] = now;
+      this.recentMs[i] = ms;
+    } else this.bucket(now)[4]!++;
     this.onWait(ms);
   }
 
-  private waitP99(): number {
-    const since = Date.now() - WINDOW_S * 1000;
+  private waitP99(now: number): number {
+    const since = now - WINDOW_S * 1000;
+    const sec = Math.floor(now / 1000);
+    let zeros = 0;
+    for (const b of this.window) if (b[0]! > sec - WINDOW_S) zeros += b[4]!;
     const n = Math.min(this.recentN, this.recentAt.length);
     const xs: number[] = [];
     for (let i = 0; i < n; i++) if (this.recentAt[i]! >= since) xs.push(this.recentMs[i]!);
-    if (xs.length === 0) return 0;
+    const count = zeros + xs.length;
+    if (count === 0) return 0;
     xs.sort((a, b) => a - b);
-    return xs[Math.min(xs.length - 1, Math.ceil(0.99 * xs.length) - 1)]!;
+    const idx = Math.min(count - 1, Math.ceil(0.99 * count) - 1) - zeros;
+    return idx < 0 ? 0 : xs[idx]!;
   }
 
   snapshot(leakMs: number) {
     const now = performance.now();
-    const sec = Math.floor(Date.now() / 1000);
+    const sec = Math.floor(now / 1000);
     const lastMinute = { queries: 0, errors: 0, slow: 0 };
     for (const b of this.window) {
       if (b[0]! > sec - WINDOW_S) {
@@ -172,7 +193,7 @@ export class UnitLedger {
       transactions: this.transactions,
       possibleLeaks: leaks,
       longestReservationMs: longest,
-      waitP99Ms: this.waitP99(),
+      waitP99Ms: this.waitP99(now),
       wait: this.wait.snapshot(),
       duration: this.duration.snapshot(),
       total: { ...this.total },

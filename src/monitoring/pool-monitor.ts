@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { findSubscriber, type PgHookSubscriber, rawSql, withSubscriber } from '../internal/pg-hooks.js';
 import { acquireChannel, queryChannel } from './channels.js';
 import { poolHealthScore } from './health-score.js';
 import { type PoolMonitorOptions, resolveMonitoringOptions } from './options.js';
@@ -68,11 +69,23 @@ export interface PoolMonitor<TSql extends AnySql = AnySql> {
   crossCheck(): Promise<PoolCrossCheck>;
 }
 
+// One monitor per view: monitorPool() of a monitored client returns that client's monitor.
+const MONITOR = Symbol.for('dbkit.monitoring.pool');
+
+let warnedAlready = false;
+
+/** The hook-layer subscriber of one monitorPool(): units in the ledger, events on the channels. */
+interface MonitorSubscriber extends PgHookSubscriber {
+  monitor: PoolMonitor;
+}
+
 /**
  * Wraps a postgres.js client to count in-flight, queued and reserved work, acquire waits, errors and
  * timeouts (postgres.js exposes no pool statistics: porsager/postgres #443, #908, #919).
  *
  * Use `monitor.sql` in place of the original client; the original keeps working but is not counted.
+ * Works with `instrument()` from dbkit/query in either order (both ride one hook layer); monitoring a client
+ * that is already monitored returns its existing monitor's counters (`stats()` etc.), nothing is counted twice.
  *
  * @example
  * ```ts
@@ -85,130 +98,54 @@ export function monitorPool<TSql extends AnySql>(
   sql: TSql,
   options: Partial<PoolMonitorOptions> = {},
 ): PoolMonitor<TSql> {
+  const existing = findSubscriber(sql, MONITOR) as MonitorSubscriber | undefined;
+  // Already monitored: the same counters, handed out with the caller's client (which may carry more
+  // subscribers than the view the monitor was created on).
+  if (existing) {
+    if (Object.keys(options).length > 0 && !warnedAlready) {
+      warnedAlready = true;
+      process.emitWarning(
+        'monitorPool() got a client that is already monitored and returned its monitor: these options are ignored (for the client manager, pass them as config.monitor)',
+        { code: 'DBKIT_ALREADY_MONITORED' },
+      );
+    }
+    return { ...(existing.monitor as PoolMonitor<TSql>), sql };
+  }
   const opts = resolveMonitoringOptions('pool', options);
-  const connection = sql.options.connection as Record<string, unknown>;
+  const raw = rawSql(sql);
+  const connection = raw.options.connection as Record<string, unknown>;
   if (opts.applicationName) connection.application_name = opts.applicationName;
-  const max = Math.max(1, Number(sql.options.max) || 10);
+  const max = Math.max(1, Number(raw.options.max) || 10);
   const ledger = new UnitLedger(max, opts.bucketsMs, opts.slowQueryMs);
   const name = opts.name;
   let openConnections: number | undefined;
 
-  const finish = (u: Unit, err: unknown) => {
-    const r = ledger.end(u, err);
-    if (r && queryChannel.hasSubscribers)
-      queryChannel.publish({ pool: name, kind: u.kind, durationMs: r.durationMs, error: err ?? undefined });
+  const finish = (u: Unit, err: unknown, now?: number) => {
+    const durationMs = ledger.end(u, err, now);
+    if (durationMs >= 0 && queryChannel.hasSubscribers)
+      queryChannel.publish({ pool: name, kind: u.kind, durationMs, error: err ?? undefined });
   };
   ledger.onWait = (ms) => {
     if (acquireChannel.hasSubscribers) acquireChannel.publish({ pool: name, waitMs: ms });
   };
 
-  const instrument = (q: unknown, holdsSlot: boolean): void => {
-    if (!q || typeof q !== 'object' || typeof (q as { handle?: unknown }).handle !== 'function') return;
-    const query = q as { handler: (x: unknown) => void; resolve: unknown; reject: unknown };
-    let unit: Unit | undefined;
-    const orig = query.handler;
-    query.handler = (x) => {
-      unit ??= ledger.start('query', holdsSlot);
-      orig(x);
-    };
-    // postgres.js replaces resolve/reject for cursors; accessors keep our hook in front of any of them.
-    let res = query.resolve as (x: unknown) => unknown;
-    let rej = query.reject as (x: unknown) => unknown;
-    Object.defineProperty(query, 'resolve', {
-      configurable: true,
-      get: () => (x: unknown) => {
-        if (unit) finish(unit, null);
-        return res(x);
-      },
-      set: (f) => {
-        res = f;
-      },
-    });
-    Object.defineProperty(query, 'reject', {
-      configurable: true,
-      get: () => (e: unknown) => {
-        if (unit) finish(unit, e);
-        return rej(e);
-      },
-      set: (f) => {
-        rej = f;
-      },
-    });
+  const subscriber: MonitorSubscriber = {
+    key: MONITOR,
+    monitor: undefined as unknown as PoolMonitor,
+    start: (h) => ledger.start('query', h.view.holdsSlot, h.startMs),
+    end: (h, unit) => finish(unit as Unit, h.error, h.endMs),
+    scopeStart(kind) {
+      const unit = ledger.start(kind, true);
+      if (kind === 'reservation') ledger.reservations.add(unit);
+      return unit;
+    },
+    scopeEnd(kind, token, error) {
+      const unit = token as Unit;
+      if (kind === 'reservation') ledger.reservations.delete(unit);
+      finish(unit, error ?? null);
+    },
   };
-
-  const isTemplate = (a: unknown) => Array.isArray(a) && Array.isArray((a as { raw?: unknown }).raw);
-
-  const wrap = <S extends object>(target: S, holdsSlot: boolean, overrides: Record<string, unknown>): S => {
-    const wrapQueryFactory =
-      (fn: (...a: unknown[]) => unknown) =>
-      (...a: unknown[]) => {
-        const q = fn(...a);
-        instrument(q, holdsSlot);
-        return q;
-      };
-    const cache = new Map<PropertyKey, unknown>();
-    return new Proxy(target, {
-      apply(t, thisArg, args: unknown[]) {
-        const q = Reflect.apply(t as (...a: unknown[]) => unknown, thisArg, args);
-        if (isTemplate(args[0])) instrument(q, holdsSlot);
-        return q;
-      },
-      get(t, prop, receiver) {
-        if (typeof prop === 'string' && prop in overrides) return overrides[prop];
-        const v = Reflect.get(t, prop, receiver);
-        if ((prop === 'unsafe' || prop === 'file') && typeof v === 'function') {
-          if (!cache.has(prop)) cache.set(prop, wrapQueryFactory(v as (...a: unknown[]) => unknown));
-          return cache.get(prop);
-        }
-        return v;
-      },
-    });
-  };
-
-  const begin = (...args: unknown[]) => {
-    const fnIndex = args.findIndex((a) => typeof a === 'function');
-    const unit = ledger.start('transaction', true);
-    if (fnIndex >= 0) {
-      const fn = args[fnIndex] as (tx: unknown) => unknown;
-      args[fnIndex] = (tx: object) => fn(wrap(tx, false, {}));
-    }
-    const p = (sql.begin as (...a: unknown[]) => Promise<unknown>)(...args);
-    return p.then(
-      (v) => {
-        finish(unit, null);
-        return v;
-      },
-      (e: unknown) => {
-        finish(unit, e);
-        throw e;
-      },
-    );
-  };
-
-  const reserve = async () => {
-    const unit = ledger.start('reservation', true);
-    let reserved: AnySql & { release(): void };
-    try {
-      reserved = (await sql.reserve()) as AnySql & { release(): void };
-    } catch (e) {
-      finish(unit, e);
-      throw e;
-    }
-    ledger.reservations.add(unit);
-    let released = false;
-    return wrap(reserved, false, {
-      release: () => {
-        if (!released) {
-          released = true;
-          ledger.reservations.delete(unit);
-          finish(unit, null);
-        }
-        reserved.release();
-      },
-    });
-  };
-
-  const wrapped = wrap(sql, true, { begin, reserve });
+  const wrapped = withSubscriber(sql, subscriber);
 
   const stats = (): PoolStats => {
     const s = ledger.snapshot(opts.leakThresholdMs);
@@ -228,14 +165,15 @@ export function monitorPool<TSql extends AnySql>(
     };
   };
 
-  return {
+  const monitor: PoolMonitor<TSql> = {
     sql: wrapped,
     name,
     stats,
     healthScore: () => stats().score,
     isHealthy: (minScore = 50) => stats().score >= minScore,
     async crossCheck() {
-      const r = await poolCrossCheck(sql, {
+      // On the raw client: the check itself is neither counted nor tracked.
+      const r = await poolCrossCheck(raw, {
         applicationName: String(connection.application_name ?? ''),
         idleInTransactionMs: opts.idleInTransactionMs,
         leakThresholdMs: opts.leakThresholdMs,
@@ -245,4 +183,6 @@ export function monitorPool<TSql extends AnySql>(
       return r;
     },
   };
+  subscriber.monitor = monitor;
+  return monitor;
 }

@@ -23,7 +23,7 @@ function wrapQueryable<T extends object>(client: T, inst: Instrumentation, conne
         query ??= function trackedQuery(...args: unknown[]) {
           const stack = inst.callSite ? captureStack(inst.stackDepth, trackedQuery) : undefined;
           const scope = currentScope();
-          const ev = new QueryEventImpl(inst.name, connection, stack, inst.ignoreFrames);
+          const ev = new QueryEventImpl(inst.name, connection, stack, inst.ignoreFrames, scope);
           ev.sql = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text ?? '');
           ev.params = Array.isArray(args[1]) ? args[1] : [];
           ev.startedAt = Date.now();

@@ -1,8 +1,14 @@
 import type postgres from 'postgres';
-import { captureStack, type StackHolder } from './call-site.js';
+import {
+  findSubscriber,
+  type PgHookSubscriber,
+  type PgQueryHook,
+  withSubscriber,
+} from '../internal/pg-hooks.js';
+import { captureStack, firstUserFrame, type StackHolder } from './call-site.js';
 import { queryTracing, slowChannel } from './channels.js';
 import { type InstrumentOptions, resolveQueryOptions } from './options.js';
-import { type QueryConnection, QueryEventImpl } from './query-event.js';
+import { QueryEventImpl } from './query-event.js';
 import { currentScope, type TrackingScope } from './scope-store.js';
 
 /** The resolved per-client settings every hooked query refers to. */
@@ -15,31 +21,17 @@ export interface Instrumentation {
   onQuery: ((e: QueryEventImpl) => void) | undefined;
   onSlowQuery: ((e: QueryEventImpl) => void) | undefined;
   onNPlusOne: InstrumentOptions['onNPlusOne'];
+  /** Call-site stacks per template strings array and per unsafe() text (see stackFor). */
+  templateStacks: WeakMap<object, StackHolder>;
+  lastStrings: object | undefined;
+  lastStack: StackHolder | undefined;
+  textStacks: Map<string, CachedStack>;
 }
 
-/** postgres.js' Query object, as far as instrumentation touches it (src/query.js in postgres 3.4). */
-interface PgQuery {
-  handler: (q: PgQuery) => unknown;
-  resolve: (x: unknown) => void;
-  reject: (e: unknown) => void;
-  execute: () => unknown;
-  strings: ReadonlyArray<string>;
-  args: unknown[];
-  string?: string;
-  parameters?: unknown[];
-  cursorFn?: unknown;
-  cursorRows?: number;
-  streaming?: boolean;
-}
-
-const INSTRUMENTED = Symbol.for('dbkit.query.instrumented');
-// Template strings arrays are unique per source location: cache their call-site stack once.
-const templateStacks = new WeakMap<object, StackHolder>();
-
-const isQuery = (q: unknown): q is PgQuery =>
-  q instanceof Promise &&
-  typeof (q as unknown as PgQuery).handler === 'function' &&
-  typeof (q as unknown as PgQuery).execute === 'function';
+// Every instrument() is the same wrapper kind: instrumenting an instrumented client returns it unchanged.
+const TRACKING = Symbol.for('dbkit.query.tracking');
+// Wall-clock start = origin + monotonic start: one clock read per query instead of two.
+const TIME_ORIGIN = performance.timeOrigin;
 
 export function safeCall<A>(fn: ((a: A) => void) | undefined, arg: A): void {
   if (!fn) return;
@@ -49,6 +41,20 @@ export function safeCall<A>(fn: ((a: A) => void) | undefined, arg: A): void {
     // A listener must never break the query it observes.
     process.emitWarning(`dbkit/query listener threw: ${(error as Error)?.message ?? String(error)}`);
   }
+}
+
+/** Sets rows and command from a postgres.js result (without allocating, per query). */
+function setResultRows(ev: QueryEventImpl, x: unknown): void {
+  if (!Array.isArray(x)) return;
+  const r = x as unknown as { count?: number | null; command?: string };
+  if (typeof r.command === 'string') {
+    ev.rows = r.count ?? x.length;
+    ev.command = r.command;
+    return;
+  }
+  const m = resultRows(x);
+  ev.rows = m.rows;
+  ev.command = m.command;
 }
 
 export function resultRows(x: unknown): { rows: number | null; command: string | null } {
@@ -67,8 +73,13 @@ export function resultRows(x: unknown): { rows: number | null; command: string |
   return { rows: null, command: null };
 }
 
-export function finish(inst: Instrumentation, ev: QueryEventImpl, scope: TrackingScope | undefined): void {
-  ev.endMs = performance.now();
+export function finish(
+  inst: Instrumentation,
+  ev: QueryEventImpl,
+  scope: TrackingScope | undefined,
+  endMs: number = performance.now(),
+): void {
+  ev.endMs = endMs;
   ev.durationMs = ev.endMs - ev.startMs;
   ev.slow = ev.durationMs >= inst.slowQueryMs;
   scope?.record(ev, inst);
@@ -83,151 +94,109 @@ export function finish(inst: Instrumentation, ev: QueryEventImpl, scope: Trackin
   if (queryTracing.asyncEnd.hasSubscribers) queryTracing.asyncEnd.publish(ev);
 }
 
-/** Hooks one postgres.js Query: timing starts when postgres.js hands it to a connection (execution start). */
-function hook(
-  q: PgQuery,
-  inst: Instrumentation,
-  connection: QueryConnection,
-  stack: StackHolder | undefined,
-) {
-  const scope = currentScope();
-  const handler = q.handler;
-  q.handler = (query) => {
-    const ev = new QueryEventImpl(inst.name, connection, stack, inst.ignoreFrames);
-    ev.startedAt = Date.now();
-    ev.startMs = performance.now();
-    ev.sql = q.strings.length === 1 && q.args.length === 0 ? (q.strings[0] ?? '') : '';
-    if (q.cursorFn !== undefined || q.cursorRows !== undefined) ev.kind = 'cursor';
-    let done = false;
-    let resolve = q.resolve;
-    let reject = q.reject;
-    const settle = () => {
+/** Call-site stacks per SQL text given to `unsafe()` (drizzle's path), so most queries capture none. */
+const TEXT_STACKS_MAX = 2000;
+const TEXT_CACHE_MAX_CHARS = 8192;
+// A cached stack without a user frame (a drizzle builder awaited directly: V8 runs its `then` from a
+// microtask, with no caller frames) is captured again on the next executions, this many times at most.
+const RECAPTURES = 3;
+
+/** A cached call-site stack and whether it is settled (has a user frame, or ran out of recaptures). */
+export interface CachedStack {
+  holder: StackHolder;
+  tries: number;
+  settled: boolean;
+}
+
+/**
+ * The call site of a query, captured once per template literal (its strings array is unique per source
+ * location) or per distinct `unsafe()` text, not per execution: capturing a stack costs ~10 us on drizzle's
+ * deep stacks, more than the rest of the instrumentation together. Queries with the same text issued from
+ * different places report the first place; texts longer than 8 KB (generated bulk statements) are captured
+ * each time.
+ */
+function stackFor(inst: Instrumentation, h: PgQueryHook): StackHolder | undefined {
+  if (!inst.callSite) return undefined;
+  const { strings, text } = h;
+  if (strings) {
+    // A loop runs one template again and again: skip the WeakMap for a repeat of the last one.
+    if (strings === inst.lastStrings) return inst.lastStack;
+    let s = inst.templateStacks.get(strings);
+    if (!s) {
+      s = captureStack(inst.stackDepth, h.below);
+      inst.templateStacks.set(strings, s);
+    }
+    inst.lastStrings = strings;
+    inst.lastStack = s;
+    return s;
+  }
+  if (text !== undefined && text.length <= TEXT_CACHE_MAX_CHARS) {
+    const cached = inst.textStacks.get(text);
+    if (!cached) {
+      const holder = captureStack(inst.stackDepth, h.below);
+      if (inst.textStacks.size >= TEXT_STACKS_MAX) inst.textStacks.clear();
+      inst.textStacks.set(text, { holder, tries: 1, settled: false });
+      return holder;
+    }
+    if (!cached.settled) {
+      if (cached.tries >= RECAPTURES || firstUserFrame(cached.holder, inst.ignoreFrames) !== undefined)
+        cached.settled = true;
+      else {
+        cached.tries++;
+        cached.holder = captureStack(inst.stackDepth, h.below);
+      }
+    }
+    return cached.holder;
+  }
+  return captureStack(inst.stackDepth, h.below);
+}
+
+/** The hook-layer subscriber of one instrument() call: one QueryEvent per query. */
+function trackingSubscriber(inst: Instrumentation): PgHookSubscriber {
+  return {
+    key: TRACKING,
+    created(h) {
+      // The scope and the stack belong to the caller: take both while still in its frame.
+      return new QueryEventImpl(
+        inst.name,
+        h.view.connection,
+        stackFor(inst, h),
+        inst.ignoreFrames,
+        currentScope(),
+      );
+    },
+    start(h, created) {
+      const ev = created as QueryEventImpl;
+      ev.startMs = h.startMs;
+      ev.startedAt = TIME_ORIGIN + h.startMs;
+      const q = h.query;
+      ev.sql = q.strings.length === 1 && q.args.length === 0 ? (q.strings[0] ?? '') : '';
+      ev.kind = h.kind;
+      if (queryTracing.start.hasSubscribers) queryTracing.start.publish(ev);
+      return ev;
+    },
+    end(h, started) {
+      const ev = started as QueryEventImpl;
+      const q = h.query;
       // postgres.js builds the final text (with nested fragments) when it sends the query.
       ev.sql = q.string ?? (ev.sql || q.strings.join('?'));
       ev.params = q.parameters ?? q.args;
-    };
-    const onResolve = (x: unknown) => {
-      if (!done) {
-        if (x !== null && typeof x === 'object' && typeof (x as { pipe?: unknown }).pipe === 'function') {
-          // COPY: the stream comes first; the command result follows when the copy completes.
-          ev.kind = 'copy';
-        } else {
-          done = true;
-          settle();
-          const r = resultRows(x);
-          ev.rows = r.rows;
-          ev.command = r.command;
-          finish(inst, ev, scope);
-        }
-      }
-      return resolve(x);
-    };
-    const onReject = (e: unknown) => {
-      if (!done) {
-        done = true;
-        settle();
-        ev.error = e;
-        finish(inst, ev, scope);
-      }
-      return reject(e);
-    };
-    if (ev.kind === 'cursor') {
-      // Cursor iteration replaces resolve/reject on every batch; keep ours in front of them.
-      Object.defineProperty(q, 'resolve', {
-        get: () => onResolve,
-        set: (v) => (resolve = v),
-        configurable: true,
-      });
-      Object.defineProperty(q, 'reject', {
-        get: () => onReject,
-        set: (v) => (reject = v),
-        configurable: true,
-      });
-    } else {
-      q.resolve = onResolve;
-      q.reject = onReject;
-    }
-    if (queryTracing.start.hasSubscribers) queryTracing.start.publish(ev);
-    return handler(query);
-  };
-}
-
-function stackFor(inst: Instrumentation, below: Function, strings?: object): StackHolder | undefined {
-  if (!inst.callSite) return undefined;
-  if (strings) {
-    let s = templateStacks.get(strings);
-    if (!s) {
-      s = captureStack(inst.stackDepth, below);
-      templateStacks.set(strings, s);
-    }
-    return s;
-  }
-  return captureStack(inst.stackDepth, below);
-}
-
-type AnyFn = (...args: unknown[]) => unknown;
-
-function wrapSql<T extends object>(target: T, inst: Instrumentation, connection: QueryConnection): T {
-  const fns = new Map<PropertyKey, unknown>();
-  const raw = target as unknown as Record<PropertyKey, AnyFn>;
-  const wrapFactory = (key: 'unsafe' | 'file') => {
-    const orig = raw[key]!;
-    const wrapped = function (this: unknown, ...args: unknown[]) {
-      const q = orig.apply(target, args);
-      if (isQuery(q)) hook(q, inst, connection, stackFor(inst, wrapped));
-      return q;
-    };
-    return wrapped;
-  };
-  const wrapScoped = (key: 'begin' | 'savepoint', as: QueryConnection) => {
-    const orig = raw[key]!;
-    return (...args: unknown[]) => {
-      const i = args.findIndex((a) => typeof a === 'function');
-      if (i >= 0) {
-        const fn = args[i] as AnyFn;
-        args[i] = (tx: object) => fn(wrapSql(tx, inst, as));
-      }
-      return orig.apply(target, args);
-    };
-  };
-  function applyTrap(t: T, thisArg: unknown, args: unknown[]) {
-    const q = Reflect.apply(t as AnyFn, thisArg, args);
-    if (isQuery(q)) {
-      const strings = args[0] as { raw?: unknown } | undefined;
-      // Stack frames above the trap belong to the caller; captureStackTrace cuts at the trap itself.
-      hook(q, inst, connection, stackFor(inst, applyTrap, strings));
-    }
-    return q;
-  }
-  const proxy: T = new Proxy(target, {
-    apply: applyTrap,
-    get(t, key) {
-      if (key === INSTRUMENTED) return inst;
-      const cached = fns.get(key);
-      if (cached) return cached;
-      if (typeof raw[key as string] !== 'function') return Reflect.get(t, key);
-      let v: unknown;
-      if (key === 'unsafe' || key === 'file') v = wrapFactory(key);
-      else if (key === 'begin') v = wrapScoped('begin', 'transaction');
-      else if (key === 'savepoint') v = wrapScoped('savepoint', connection);
-      else if (key === 'reserve') {
-        const orig = raw.reserve!;
-        v = async () => {
-          const reserved = (await orig.call(target)) as object;
-          return wrapSql(reserved, inst, 'reserved');
-        };
-      } else return Reflect.get(t, key);
-      fns.set(key, v);
-      return v;
+      ev.kind = h.kind;
+      if (h.error !== undefined) ev.error = h.error;
+      else setResultRows(ev, h.result);
+      finish(inst, ev, ev.scope, h.endMs);
     },
-  });
-  return proxy;
+  };
 }
+
+let warnedAlready = false;
 
 /**
  * Wraps a postgres.js instance so every query (tagged templates, `unsafe`, `file`, drizzle on top of it,
  * `begin`/`savepoint` transactions, `reserve()`d connections, COPY streams and cursors) reports its duration,
- * rows, fingerprint and call site. The returned object is used exactly like the original.
+ * rows, fingerprint and call site. The returned object is used exactly like the original. A client that is
+ * already instrumented (the client manager's `sql()`, or a second call) is returned unchanged; options given
+ * then are ignored, with a one-time process warning (`DBKIT_ALREADY_INSTRUMENTED`).
  *
  * @example
  * ```ts
@@ -236,9 +205,17 @@ function wrapSql<T extends object>(target: T, inst: Instrumentation, connection:
  * ```
  */
 export function instrument<T extends postgres.Sql>(sql: T, options?: InstrumentOptions): T {
-  const existing = (sql as unknown as Record<PropertyKey, unknown>)[INSTRUMENTED];
-  if (existing) return sql;
-  return wrapSql(sql, toInstrumentation(options), 'pool');
+  if (findSubscriber(sql, TRACKING)) {
+    if (options && Object.keys(options).length > 0 && !warnedAlready) {
+      warnedAlready = true;
+      process.emitWarning(
+        'instrument() got a client that is already instrumented and returned it unchanged: these options are ignored (for the client manager, pass them as config.track)',
+        { code: 'DBKIT_ALREADY_INSTRUMENTED' },
+      );
+    }
+    return sql;
+  }
+  return withSubscriber(sql, trackingSubscriber(toInstrumentation(options)));
 }
 
 /** Resolves instrument options into the settings hooked queries refer to (shared with instrumentQueryable). */
@@ -253,6 +230,10 @@ export function toInstrumentation(options: InstrumentOptions | undefined): Instr
     onQuery: o.onQuery,
     onSlowQuery: o.onSlowQuery,
     onNPlusOne: o.onNPlusOne,
+    templateStacks: new WeakMap(),
+    lastStrings: undefined,
+    lastStack: undefined,
+    textStacks: new Map(),
   };
 }
 
@@ -265,9 +246,5 @@ export function toInstrumentation(options: InstrumentOptions | undefined): Instr
  * ```
  */
 export function isInstrumented(sql: unknown): boolean {
-  return (
-    (typeof sql === 'function' || typeof sql === 'object') &&
-    sql !== null &&
-    (sql as Record<PropertyKey, unknown>)[INSTRUMENTED] !== undefined
-  );
+  return findSubscriber(sql, TRACKING) !== undefined;
 }

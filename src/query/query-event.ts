@@ -1,5 +1,6 @@
 import { firstUserFrame, type StackHolder } from './call-site.js';
 import { fingerprintQuery } from './fingerprint.js';
+import type { TrackingScope } from './scope-store.js';
 
 /** How the query ran: a normal query, COPY through a stream, or a cursor. */
 export type QueryKind = 'query' | 'copy' | 'cursor';
@@ -60,6 +61,8 @@ export class QueryEventImpl implements QueryEvent {
     readonly connection: QueryConnection,
     private readonly stack: StackHolder | undefined,
     private readonly ignoreFrames: ReadonlyArray<string | RegExp>,
+    /** The trackQueries scope the query was created in (recorded there when it settles). */
+    readonly scope?: TrackingScope,
   ) {}
 
   get fingerprint(): string {

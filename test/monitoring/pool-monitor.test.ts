@@ -105,6 +105,23 @@ describe('monitorPool under real load', () => {
     expect((await mon.crossCheck()).leakedReservations).toHaveLength(0);
   });
 
+  it('holds a slot for a COPY until the copy completes, and shares its counters when monitored again', async () => {
+    await raw`create table if not exists copy_target (n int)`;
+    const mon = monitorPool(raw, { name: 'copy' });
+    const w = await mon.sql`copy copy_target (n) from stdin`.writable();
+    w.write('1\n');
+    expect(mon.stats()).toMatchObject({ inFlight: 1, inUse: 1 });
+    await new Promise<void>((resolve, reject) => w.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    await waitFor('the COPY to complete', async () => mon.stats().inFlight === 0);
+    expect(mon.stats().total.queries).toBe(1);
+    const again = monitorPool(mon.sql, { name: 'ignored' });
+    expect(again.sql).toBe(mon.sql);
+    await again.sql`select 1`;
+    expect(mon.stats().total.queries).toBe(2);
+    expect(again.stats()).toEqual(mon.stats());
+    expect(again.name).toBe('copy');
+  });
+
   it('sets a unique application_name for new connections when asked', async () => {
     const name = `dbkit-mon2-${randomBytes(3).toString('hex')}`;
     const mon = monitorPool(postgres(db.url, { max: 2, onnotice: () => {} }), { applicationName: name });

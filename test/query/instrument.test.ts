@@ -5,7 +5,7 @@ import { sql as dsql, eq } from 'drizzle-orm';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   instrument,
   isInstrumented,
@@ -66,6 +66,37 @@ describe('instrument', () => {
     expect(a!.fingerprintId).toBe(b!.fingerprintId);
     expect(c!.fingerprintId).not.toBe(a!.fingerprintId);
     expect(a!.callSite).toContain('instrument.test.ts');
+  });
+
+  it('captures the call site once per unsafe() text, not per execution (drizzle path)', async () => {
+    take();
+    const spy = vi.spyOn(Error, 'captureStackTrace');
+    try {
+      const text = `select ${Math.random()} as r`; // a text this process has not seen
+      for (let i = 0; i < 20; i++) await sql.unsafe(text);
+      expect(spy.mock.calls.filter(([, below]) => below !== undefined)).toHaveLength(1);
+      const first = take();
+      expect(new Set(first.map((e) => e.callSite)).size).toBe(1);
+      expect(first[0]!.callSite).toContain('instrument.test.ts');
+      // Another text from another line gets its own call site.
+      await sql.unsafe(`${text} -- other`);
+      const [other] = take();
+      expect(other!.callSite).toContain('instrument.test.ts');
+      expect(other!.callSite).not.toBe(first[0]!.callSite);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('captures again when the cached stack of a text has no user frame (an awaited drizzle builder)', async () => {
+    take();
+    const d = drizzle(sql);
+    const q = () => d.select().from(items).where(eq(items.name, 'recapture'));
+    await q(); // V8 runs the builder's then() from a microtask: no caller frame in the stack
+    await q().execute();
+    const [awaited, executed] = take();
+    expect(awaited!.callSite).toBeUndefined();
+    expect(executed!.callSite).toContain('instrument.test.ts');
   });
 
   it('reports errors with the driver error and no rows', async () => {
@@ -209,6 +240,20 @@ describe('instrument', () => {
       tc.unsubscribe(handlers);
     }
     expect(seen).toEqual(['start select 7', 'end 1']);
+  });
+
+  it('warns once when options are given for a client that is already instrumented', async () => {
+    const warnings: Array<{ code?: string }> = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      expect(instrument(sql, { slowQueryMs: 1 })).toBe(sql);
+      expect(instrument(sql, { slowQueryMs: 2 })).toBe(sql);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.code === 'DBKIT_ALREADY_INSTRUMENTED')).toHaveLength(1);
   });
 
   it('is idempotent and validates options', () => {

@@ -1,0 +1,464 @@
+/**
+ * One lifecycle hook layer for postgres.js, shared by dbkit/query (query tracking) and dbkit/monitoring
+ * (pool statistics).
+ *
+ * postgres.js has no query hooks, so something has to patch its Query objects. Doing that once per wrapper
+ * broke as soon as two wrappers were stacked: both replaced `resolve`/`reject` with accessors that called each
+ * other (a RangeError on the first query). Here every wrapper is a *subscriber* on a *view* of the raw client:
+ *
+ * - A view is one Proxy over the raw postgres.js instance carrying an ordered list of subscribers. Wrapping a
+ *   view again never stacks proxies: it makes a new view over the same raw client with one more subscriber
+ *   (or returns the view unchanged when a subscriber with the same key is already on it).
+ * - Every query created through a view is patched exactly once: its `handler` (postgres.js calls it when the
+ *   query is handed to a connection, or queued for one) marks the start, and `resolve`/`reject` mark the end.
+ *   Cursors replace `resolve`/`reject` on every batch (src/query.js `cursor()`), so only for them the
+ *   two properties become accessors that keep our hook in front.
+ * - `begin` (and `savepoint` inside it) hand the callback a transaction view; `reserve()` returns a reserved
+ *   view whose `release()` ends the reservation. Subscribers hear about transactions and reservations as
+ *   scopes, and about the queries inside them with `holdsSlot: false` (their connection is already taken).
+ *
+ * Queries through the raw client (or another view) are not seen by this view's subscribers.
+ */
+
+/** Where a query runs: a pooled connection, inside `sql.begin`, or on a `sql.reserve()` connection. */
+export type PgConnectionKind = 'pool' | 'transaction' | 'reserved';
+/** How the query ran: a normal query, COPY through a stream, or a cursor. */
+export type PgQueryKind = 'query' | 'copy' | 'cursor';
+/** What a scope subscriber is told about. */
+export type PgScopeKind = 'transaction' | 'reservation';
+
+/** postgres.js' Query object, as far as the hooks touch it (src/query.js in postgres 3.4). */
+export interface PgQuery {
+  handler: (q: PgQuery) => unknown;
+  resolve: (x?: unknown) => unknown;
+  reject: (e: unknown) => unknown;
+  strings: ReadonlyArray<string>;
+  args: unknown[];
+  /** The final SQL text, set by postgres.js when it builds the query for sending. */
+  string?: string;
+  /** The serialized parameters, set when sent. */
+  parameters?: unknown[];
+  cursorFn?: unknown;
+  cursorRows?: number;
+  cancelled?: unknown;
+}
+
+/** What every view knows about where its queries run. */
+export interface PgViewInfo {
+  readonly connection: PgConnectionKind;
+  /** True when a query on this view needs a pool connection of its own (false inside begin/reserve). */
+  readonly holdsSlot: boolean;
+}
+
+/** One query as all subscribers of its view see it (one object per query, shared by them). */
+export interface PgQueryHook {
+  readonly query: PgQuery;
+  readonly view: PgViewInfo;
+  /** The template strings array of a tagged-template query (unique per source location). */
+  readonly strings: object | undefined;
+  /** The SQL text given to `unsafe()` (undefined for tagged templates and `file()`). */
+  readonly text: string | undefined;
+  /** The wrapper function the caller called: `Error.captureStackTrace(x, below)` cuts dbkit's frames. */
+  readonly below: Function;
+  /** performance.now() when postgres.js took the query (start) and when it settled (end). */
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly kind: PgQueryKind;
+  /** The settled value (a postgres.js Result, an array of them, or a describe() statement). */
+  readonly result: unknown;
+  /** The rejection reason; undefined on success. */
+  readonly error: unknown;
+}
+
+/**
+ * A wrapper's callbacks. Each may keep per-query state: what `created` returns is passed to `start`, and what
+ * `start` returns is passed to `end`. Callbacks must be cheap; an exception is reported as a warning and
+ * never reaches the query.
+ */
+export interface PgHookSubscriber {
+  /** Subscribers with the same key are one wrapper: a view never carries two of them. */
+  readonly key: unknown;
+  /** At query creation, synchronously in the caller's stack and async context. */
+  created?(h: PgQueryHook): unknown;
+  /** postgres.js handed the query to a connection (or queued it for one). */
+  start?(h: PgQueryHook, created: unknown): unknown;
+  /** The query settled (for COPY: when the copy completed; for cursors: after the last batch). */
+  end?(h: PgQueryHook, started: unknown): void;
+  /** A transaction (`begin`) or reservation (`reserve`) started on a view with this subscriber. */
+  scopeStart?(kind: PgScopeKind, view: PgViewInfo): unknown;
+  /** It ended (`error` is the rejection of begin, or of reserve() itself). */
+  scopeEnd?(kind: PgScopeKind, token: unknown, error: unknown): void;
+}
+
+/** A view's state, reachable from the view through {@link viewState}. */
+export interface PgViewState extends PgViewInfo {
+  /** The postgres.js object the view forwards to (the pool, a transaction or a reserved connection). */
+  readonly raw: object;
+  readonly subscribers: ReadonlyArray<PgHookSubscriber>;
+  /** Properties the view answers itself (a reserved view's `release`). Kept by views derived from it. */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+// Symbol.for: the ESM and CJS builds of dbkit loaded in one process recognise each other's views.
+const VIEW = Symbol.for('dbkit.pg-hooks.view');
+
+type AnyFn = (...args: unknown[]) => unknown;
+const noop = () => undefined;
+
+function warn(where: string, error: unknown): void {
+  process.emitWarning(
+    `dbkit: a postgres.js hook (${where}) threw: ${(error as Error)?.message ?? String(error)}`,
+  );
+}
+
+class QueryHook implements PgQueryHook {
+  startMs = 0;
+  endMs = 0;
+  kind: PgQueryKind = 'query';
+  result: unknown = undefined;
+  error: unknown = undefined;
+  started = false;
+  done = false;
+  readonly slots: unknown[];
+  /** postgres.js' own resolve/reject, called after the subscribers heard of the end. */
+  resolve: (x?: unknown) => unknown = noop;
+  reject: (e: unknown) => unknown = noop;
+  constructor(
+    readonly query: PgQuery,
+    readonly view: PgViewState,
+    readonly strings: object | undefined,
+    readonly text: string | undefined,
+    readonly below: Function,
+  ) {
+    this.slots = new Array(view.subscribers.length);
+  }
+
+  onResolve(x?: unknown): unknown {
+    if (!this.done) {
+      // COPY resolves twice: first with the stream, then with the command result when the copy completes.
+      if (isStream(x)) this.kind = 'copy';
+      else {
+        this.done = true;
+        this.result = x;
+        endQuery(this);
+      }
+    }
+    return this.resolve(x);
+  }
+
+  onReject(e: unknown): unknown {
+    if (!this.done) {
+      this.done = true;
+      this.error = e;
+      endQuery(this);
+    }
+    return this.reject(e);
+  }
+}
+
+const isStream = (x: unknown): boolean =>
+  x !== null && typeof x === 'object' && typeof (x as { pipe?: unknown }).pipe === 'function';
+
+function endQuery(h: QueryHook): void {
+  h.endMs = performance.now();
+  const subs = h.view.subscribers;
+  for (let i = 0; i < subs.length; i++) {
+    const s = subs[i]!;
+    if (!s.end) continue;
+    try {
+      s.end(h, h.slots[i]);
+    } catch (e) {
+      warn('end', e);
+    }
+  }
+}
+
+function startQuery(h: QueryHook): void {
+  const q = h.query;
+  // cancel() before the query ran rejects it without a start; a retried query is not started twice.
+  if (h.started || q.cancelled) return;
+  h.started = true;
+  h.startMs = performance.now();
+  if (q.cursorFn !== undefined || q.cursorRows !== undefined) h.kind = 'cursor';
+  const subs = h.view.subscribers;
+  for (let i = 0; i < subs.length; i++) {
+    const s = subs[i]!;
+    if (!s.start) continue;
+    try {
+      h.slots[i] = s.start(h, h.slots[i]);
+    } catch (e) {
+      warn('start', e);
+    }
+  }
+  h.resolve = q.resolve;
+  h.reject = q.reject;
+  // Plain member assignments, no named closures: nothing here runs per query that a bundler's keepNames
+  // (tsx, esbuild) would wrap in a defineProperty call.
+  if (h.kind === 'cursor') {
+    // The cursor iterator assigns new resolve/reject on every batch; keep ours in front of each of them.
+    Object.defineProperty(q, 'resolve', {
+      get: () => (x?: unknown) => h.onResolve(x),
+      set: (v) => {
+        h.resolve = v;
+      },
+      configurable: true,
+    });
+    Object.defineProperty(q, 'reject', {
+      get: () => (e: unknown) => h.onReject(e),
+      set: (v) => {
+        h.reject = v;
+      },
+      configurable: true,
+    });
+  } else {
+    q.resolve = (x?: unknown) => h.onResolve(x);
+    q.reject = (e: unknown) => h.onReject(e);
+  }
+}
+
+function hookQuery(
+  q: PgQuery,
+  view: PgViewState,
+  strings: object | undefined,
+  text: string | undefined,
+  below: Function,
+): void {
+  const h = new QueryHook(q, view, strings, text, below);
+  const subs = view.subscribers;
+  for (let i = 0; i < subs.length; i++) {
+    const s = subs[i]!;
+    if (!s.created) continue;
+    try {
+      h.slots[i] = s.created(h);
+    } catch (e) {
+      warn('created', e);
+    }
+  }
+  const handler = q.handler;
+  q.handler = (query) => {
+    // postgres.js 3.4 bug: a query cancelled before it ran is rejected at once, but awaiting it still
+    // dispatches it; Connection.execute() then returns early and the pool moves the connection to its
+    // `full` queue, where nothing ever frees it (a pool of max 1 hangs for good). It is already settled:
+    // do not dispatch it.
+    if (query.cancelled === true) return;
+    startQuery(h);
+    return handler(query);
+  };
+}
+
+const isQuery = (q: unknown): q is PgQuery =>
+  q instanceof Promise && typeof (q as unknown as PgQuery).handler === 'function';
+
+function scopeStart(view: PgViewState, kind: PgScopeKind): unknown[] {
+  const subs = view.subscribers;
+  const tokens = new Array<unknown>(subs.length);
+  for (let i = 0; i < subs.length; i++) {
+    const s = subs[i]!;
+    if (!s.scopeStart) continue;
+    try {
+      tokens[i] = s.scopeStart(kind, view);
+    } catch (e) {
+      warn('scopeStart', e);
+    }
+  }
+  return tokens;
+}
+
+function scopeEnd(view: PgViewState, kind: PgScopeKind, tokens: unknown[], error: unknown): void {
+  const subs = view.subscribers;
+  for (let i = 0; i < subs.length; i++) {
+    const s = subs[i]!;
+    if (!s.scopeEnd) continue;
+    try {
+      s.scopeEnd(kind, tokens[i], error);
+    } catch (e) {
+      warn('scopeEnd', e);
+    }
+  }
+}
+
+/** Wraps the function argument of begin()/savepoint() so the callback gets a view of its connection. */
+function scopedArgs(args: unknown[], view: PgViewState, connection: PgConnectionKind): unknown[] {
+  const i = args.findIndex((a) => typeof a === 'function');
+  if (i >= 0) {
+    const fn = args[i] as AnyFn;
+    args[i] = (tx: object) => fn(makeView(inner(view, tx, connection)));
+  }
+  return args;
+}
+
+/** The state of a view over a transaction, savepoint or reserved connection opened from `view`. */
+function inner(view: PgViewState, raw: object, connection: PgConnectionKind): PgViewState {
+  return { raw, subscribers: view.subscribers, connection, holdsSlot: false };
+}
+
+function makeView<T extends object>(state: PgViewState): T {
+  const overrides = state.overrides;
+  const raw = state.raw as Record<PropertyKey, AnyFn>;
+  let unsafe: AnyFn | undefined;
+  let file: AnyFn | undefined;
+  let begin: AnyFn | undefined;
+  let savepoint: AnyFn | undefined;
+  let reserve: AnyFn | undefined;
+  function apply(target: object, thisArg: unknown, args: unknown[]) {
+    const q = Reflect.apply(target as AnyFn, thisArg, args);
+    const strings = args[0] as { raw?: unknown } | null | undefined;
+    // Only a tagged template makes a Query; sql('name') and sql([...]) make helpers.
+    if (strings != null && typeof strings === 'object' && strings.raw !== undefined && isQuery(q))
+      hookQuery(q, state, strings, undefined, apply);
+    return q;
+  }
+  const factory = (key: 'unsafe' | 'file'): AnyFn => {
+    const orig = raw[key]!;
+    const wrapped = (...args: unknown[]) => {
+      const q = orig.apply(state.raw, args);
+      if (isQuery(q))
+        hookQuery(
+          q,
+          state,
+          undefined,
+          key === 'unsafe' && typeof args[0] === 'string' ? args[0] : undefined,
+          wrapped,
+        );
+      return q;
+    };
+    return wrapped;
+  };
+  return new Proxy(state.raw, {
+    apply,
+    get(t, key) {
+      switch (key) {
+        case VIEW:
+          return state;
+        case 'unsafe':
+          if (typeof raw.unsafe !== 'function') break;
+          unsafe ??= factory('unsafe');
+          return unsafe;
+        case 'file':
+          if (typeof raw.file !== 'function') break;
+          file ??= factory('file');
+          return file;
+        case 'begin':
+          if (typeof raw.begin !== 'function') break;
+          begin ??= (...args: unknown[]) => {
+            const tokens = scopeStart(state, 'transaction');
+            let p: Promise<unknown>;
+            try {
+              p = raw.begin!.apply(state.raw, scopedArgs(args, state, 'transaction')) as Promise<unknown>;
+            } catch (e) {
+              scopeEnd(state, 'transaction', tokens, e);
+              throw e;
+            }
+            return p.then(
+              (v) => {
+                scopeEnd(state, 'transaction', tokens, undefined);
+                return v;
+              },
+              (e: unknown) => {
+                scopeEnd(state, 'transaction', tokens, e);
+                throw e;
+              },
+            );
+          };
+          return begin;
+        case 'savepoint':
+          if (typeof raw.savepoint !== 'function') break;
+          savepoint ??= (...args: unknown[]) => {
+            const first = args[0] as { raw?: unknown } | undefined;
+            // savepoint`...` runs one statement in a savepoint: run it through the savepoint's view.
+            if (first && typeof first === 'object' && Array.isArray(first.raw))
+              return raw.savepoint!.call(state.raw, (sp: object) =>
+                makeView<AnyFn>(inner(state, sp, state.connection))(...args),
+              );
+            return raw.savepoint!.apply(state.raw, scopedArgs(args, state, state.connection));
+          };
+          return savepoint;
+        case 'reserve':
+          if (typeof raw.reserve !== 'function') break;
+          reserve ??= async (...args: unknown[]) => {
+            const tokens = scopeStart(state, 'reservation');
+            let reserved: Record<string, AnyFn>;
+            try {
+              reserved = (await raw.reserve!.apply(state.raw, args)) as Record<string, AnyFn>;
+            } catch (e) {
+              scopeEnd(state, 'reservation', tokens, e);
+              throw e;
+            }
+            let released = false;
+            const release = () => {
+              if (!released) {
+                released = true;
+                scopeEnd(state, 'reservation', tokens, undefined);
+              }
+              return reserved.release!();
+            };
+            return makeView({ ...inner(state, reserved, 'reserved'), overrides: { release } });
+          };
+          return reserve;
+        default:
+          if (overrides && typeof key === 'string' && key in overrides) return overrides[key];
+      }
+      return Reflect.get(t, key);
+    },
+  }) as T;
+}
+
+/**
+ * The view state of `sql`, or undefined when `sql` is not a view.
+ *
+ * @example
+ * ```ts
+ * viewState(instrument(sql))?.subscribers.length // 1
+ * ```
+ */
+export function viewState(sql: unknown): PgViewState | undefined {
+  if ((typeof sql !== 'function' && typeof sql !== 'object') || sql === null) return undefined;
+  const s = (sql as Record<PropertyKey, unknown>)[VIEW] as PgViewState | undefined;
+  return s && typeof s === 'object' && Array.isArray(s.subscribers) ? s : undefined;
+}
+
+/**
+ * The raw postgres.js object under a view (the argument itself when it is not a view).
+ *
+ * @example
+ * ```ts
+ * await rawSql(monitored)`select 1` // not counted by the monitor
+ * ```
+ */
+export function rawSql<T>(sql: T): T {
+  return (viewState(sql)?.raw as T | undefined) ?? sql;
+}
+
+/**
+ * The subscriber with `key` on a view, if any.
+ *
+ * @example
+ * ```ts
+ * if (!findSubscriber(sql, MY_KEY)) sql = withSubscriber(sql, mySubscriber);
+ * ```
+ */
+export function findSubscriber(sql: unknown, key: unknown): PgHookSubscriber | undefined {
+  return viewState(sql)?.subscribers.find((s) => s.key === key);
+}
+
+/**
+ * Returns a view of `sql` (a raw postgres.js instance or a view) with `subscriber` added after the view's
+ * current subscribers. When a subscriber with the same key is already on it, `sql` is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * const view = withSubscriber(postgres(url), { key: 'log', end: (h) => console.log(h.query.string) });
+ * ```
+ */
+export function withSubscriber<T extends object>(sql: T, subscriber: PgHookSubscriber): T {
+  const state = viewState(sql);
+  if (state?.subscribers.some((s) => s.key === subscriber.key)) return sql;
+  const base: PgViewInfo = state ?? { connection: 'pool', holdsSlot: true };
+  return makeView<T>({
+    raw: state?.raw ?? sql,
+    subscribers: [...(state?.subscribers ?? []), subscriber],
+    connection: base.connection,
+    holdsSlot: base.holdsSlot,
+    ...(state?.overrides ? { overrides: state.overrides } : {}),
+  });
+}

@@ -1,0 +1,170 @@
+/**
+ * Closes a postgres.js pool's idle connections without postgres.js' per-query idle timer.
+ *
+ * postgres.js' `idle_timeout` restarts one timer per connection on every query, which costs microseconds
+ * per query (see timer-list-keeper.ts for why). This reaper instead runs one unref'd interval per pool and
+ * reads what the sockets already count: postgres.js takes a socket factory (its documented `socket`
+ * option), so the pool's sockets are ours to watch. A connection is idle when
+ * - its last message from the server was ReadyForQuery with status 'I' (not in a transaction, not in the
+ *   middle of a query, COPY or cursor) and nothing was written to it since,
+ * - its byte counters have not moved for `idle_timeout`,
+ * - and no `sql.reserve()` is open on the pool's view (a reserved connection looks idle between queries,
+ *   but postgres.js would write to a closed socket on the reservation's next query).
+ * Such a connection is closed the way postgres.js closes one: a Terminate message, then FIN, so the
+ * server exits the backend without logging anything.
+ *
+ * Only plain TCP or Unix-socket pools with one host use it (the manager keeps postgres.js' own timer for
+ * TLS, several hosts or a user-supplied socket): with TLS, postgres.js wraps our socket in one of its own.
+ */
+import { connect, type Socket } from 'node:net';
+import type { PgHookSubscriber } from './pg-hooks.js';
+
+/** The postgres.js options the socket factory is called with (its parsed options object). */
+export interface PgSocketOptions {
+  host: string[];
+  port: number[];
+  path?: string | false;
+  ssl?: unknown;
+}
+
+/** What {@link createIdleReaper} returns. */
+export interface IdleReaper {
+  /** The postgres.js `socket` option. */
+  readonly socket: (options: PgSocketOptions) => Socket;
+  /** Binds the reaper to the pool's options object; sockets of other pools (LISTEN, cancel) are only connected. */
+  bind(poolOptions: object): void;
+  /** A hook-layer subscriber counting the open reservations of the pool's view. */
+  readonly subscriber: PgHookSubscriber;
+  /** Connections closed for being idle so far. */
+  readonly reaped: number;
+  /** Stops the interval (the pool ended). */
+  stop(): void;
+}
+
+interface Watched {
+  sock: Socket;
+  /** bytesWritten when the last ReadyForQuery arrived, and its transaction status byte. */
+  readyWritten: number;
+  status: number;
+  seenRead: number;
+  seenWritten: number;
+  idleSince: number;
+}
+
+// Terminate ('X', length 4): what postgres.js sends when it ends a connection.
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+const IDLE = 0x49; // 'I'
+const noop = () => {};
+const REAPER = Symbol.for('dbkit.pg-idle-reaper');
+
+/** True when the chunk ends with a whole ReadyForQuery message ('Z', int32 5, status). */
+const endsWithReady = (c: Buffer) => {
+  const n = c.length;
+  return n >= 6 && c[n - 6] === 0x5a && c[n - 5] === 0 && c[n - 4] === 0 && c[n - 3] === 0 && c[n - 2] === 5;
+};
+
+/**
+ * Creates the reaper of one pool: closes connections idle for `idleTimeoutMs`, checked every `intervalMs`.
+ *
+ * @example
+ * ```ts
+ * const reaper = createIdleReaper({ idleTimeoutMs: 30_000 });
+ * const raw = postgres(url, { idle_timeout: 0, socket: reaper.socket });
+ * reaper.bind(raw.options);
+ * const sql = withSubscriber(raw, reaper.subscriber);
+ * ```
+ */
+export function createIdleReaper(o: { idleTimeoutMs: number; intervalMs?: number }): IdleReaper {
+  const idleMs = o.idleTimeoutMs;
+  const intervalMs = o.intervalMs ?? Math.max(250, Math.min(5000, idleMs / 4));
+  const watched = new Set<Watched>();
+  let bound: object | undefined;
+  let reservations = 0;
+  let reaped = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const reap = (w: Watched) => {
+    watched.delete(w);
+    reaped++;
+    const { sock } = w;
+    sock.end(TERMINATE);
+    // postgres.js learns of it now, not when the socket's 'close' arrives one round trip later: its
+    // 'close' handler moves the connection to the closed queue, so between here and the real close no
+    // query can be dispatched to this socket (postgres.js' own idle timer gets the same from end()).
+    sock.emit('close', false);
+    // That handler removed every listener: an error on the way out must not become an uncaught one.
+    sock.on('error', noop);
+    setTimeout(() => sock.destroy(), 5000).unref();
+  };
+
+  const tick = () => {
+    const now = performance.now();
+    for (const w of watched) {
+      const r = w.sock.bytesRead;
+      const wr = w.sock.bytesWritten;
+      if (r !== w.seenRead || wr !== w.seenWritten || reservations > 0) {
+        w.seenRead = r;
+        w.seenWritten = wr;
+        w.idleSince = now;
+        continue;
+      }
+      if (w.status !== IDLE || wr !== w.readyWritten || now - w.idleSince < idleMs) continue;
+      reap(w);
+    }
+  };
+
+  const socket = (opts: PgSocketOptions): Socket => {
+    const host = opts.host[0] ?? 'localhost';
+    const port = opts.port[0] ?? 5432;
+    const sock = opts.path ? connect(opts.path) : connect(port, host);
+    // postgres.js names host:port in connection errors from these (it sets them on its own sockets).
+    Object.assign(sock, { host, port });
+    if (opts !== bound) return sock;
+    const w: Watched = {
+      sock,
+      readyWritten: -1,
+      status: 0,
+      seenRead: 0,
+      seenWritten: 0,
+      idleSince: performance.now(),
+    };
+    watched.add(w);
+    // Registered before postgres.js' own 'data' listener: sees each chunk first, consumes nothing.
+    sock.on('data', (c: Buffer) => {
+      if (endsWithReady(c)) {
+        w.readyWritten = sock.bytesWritten;
+        w.status = c[c.length - 1]!;
+      }
+    });
+    sock.once('close', () => watched.delete(w));
+    if (!timer) {
+      timer = setInterval(tick, intervalMs);
+      timer.unref();
+    }
+    return sock;
+  };
+
+  return {
+    socket,
+    bind(poolOptions) {
+      bound = poolOptions;
+    },
+    subscriber: {
+      key: REAPER,
+      scopeStart(kind) {
+        if (kind === 'reservation') reservations++;
+        return undefined;
+      },
+      scopeEnd(kind) {
+        if (kind === 'reservation') reservations--;
+      },
+    },
+    get reaped() {
+      return reaped;
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}
