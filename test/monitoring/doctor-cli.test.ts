@@ -124,6 +124,15 @@ describe('dbkit doctor (built CLI)', () => {
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
   });
 
+  it('checks a database whose name needs percent-encoding in the URL', async () => {
+    // postgres.js does not decode the URL path (porsager/postgres#1057 is the same gap for hosts).
+    const name = 'Odd "db" name%';
+    await cluster().admin(`create database "${name.replaceAll('"', '""')}"`);
+    const r = await doctor([cluster().url(encodeURIComponent(name)), '--json']);
+    expect(r.stdout).not.toMatch(/does not exist/);
+    expect(JSON.parse(r.stdout).database).toBe(name);
+  });
+
   it('keeps a password with an unencoded @ and : out of text, --json and --html', async () => {
     // ioredis and postgres.js both take `p@ss:w` as the password of `redis://:p@ss:w@host`.
     const secret = 'Sup3r@Secret:Pw';
