@@ -111,7 +111,10 @@ export function defineTable<const Name extends string>(
 ): BigQueryTableDefinition {
   const issues = checkTableSpec(spec as BigQueryTableSpec);
   if (issues.length > 0)
-    throw new BigQueryValidationError(`table spec ${spec.dataset}.${spec.table}`, issues);
+    throw new BigQueryValidationError(
+      typeof spec === 'object' && spec !== null ? `table spec ${spec.dataset}.${spec.table}` : 'table spec',
+      issues,
+    );
   const p = spec.partitioning;
   const rp = spec.rangePartitioning;
   return Object.freeze({
