@@ -156,7 +156,16 @@ export function expirationMs(def: BigQueryTableDefinition): string | undefined {
   return d === null || d === undefined ? undefined : String(Math.round(d * DAY_MS));
 }
 
-/** The REST `Table` resource body that creates this table (tables.insert). */
+/**
+ * The REST `Table` resource body that creates this table (tables.insert).
+ *
+ * @example
+ * ```ts
+ * toTableResource(defineTable({ dataset: 'a', table: 'events', schema: [{ name: 'ts', type: 'TIMESTAMP' }],
+ *   partitioning: { type: 'DAY', field: 'ts' } }))
+ * // { schema: { fields: [...] }, timePartitioning: { type: 'DAY', field: 'ts', expirationMs: '7776000000' }, ... }
+ * ```
+ */
 export function toTableResource(def: BigQueryTableDefinition): TableMetadata {
   const body: TableMetadata = { schema: { fields: toRestFields(def.schema) } };
   if (def.partitioning) {
