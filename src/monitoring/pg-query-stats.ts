@@ -21,7 +21,11 @@ export interface PgQueryStat {
   id: string;
   /** Normalized text (literals and parameters as `?`). */
   fingerprint: string;
-  /** The statement as pg_stat_statements keeps it (parameters as $1, $2, ...), first entry seen. */
+  /**
+   * The statement as pg_stat_statements keeps it (parameters as $1, $2, ...), first entry seen. For statements
+   * other than SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES/TABLE the fingerprint instead: pg_stat_statements keeps
+   * their constants as typed (`ALTER ROLE app PASSWORD '...'` on Postgres 15).
+   */
   query: string;
   /** pg_stat_statements queryids summed into this row (one per user and per list length, ...). */
   queryIds: string[];
@@ -245,7 +249,9 @@ export async function pgQueryStats(
       groups.set(fp.id, {
         id: fp.id,
         fingerprint: fp.fingerprint,
-        query: r.query,
+        // Only optimizable statements have their constants replaced by $n: never hand out a utility statement's
+        // text (a password in ALTER ROLE, a literal in DO or CALL), which would reach `dbkit doctor --json`.
+        query: EXPLAINABLE.test(r.query) ? r.query : fp.fingerprint,
         queryIds: r.queryid ? [r.queryid] : [],
         calls: r.calls,
         totalMs: r.total_ms,
