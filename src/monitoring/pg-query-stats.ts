@@ -92,15 +92,17 @@ export function explainHint(q: string, version: number): { hint: string; sql?: s
   if (!EXPLAINABLE.test(text) || text.length >= QUERY_TEXT_MAX)
     return { hint: 'Run it through dbkit/query explain(db, query, { analyze: true }) with real values.' };
   const params = /\$\d+/.test(text);
+  // pg_stat_statements keeps comments: after a trailing `--` comment the semicolon must go on a line of its own.
+  const end = text.includes('--') ? '\n;' : ';';
   if (!params)
     return {
       hint: 'EXPLAIN shows its plan (add ANALYZE, BUFFERS on a copy of the data).',
-      sql: `EXPLAIN ${text};`,
+      sql: `EXPLAIN ${text}${end}`,
     };
   if (version >= 160000)
     return {
       hint: 'EXPLAIN (GENERIC_PLAN) shows its plan without parameter values; for real row counts run it through dbkit/query explain() with values.',
-      sql: `EXPLAIN (GENERIC_PLAN) ${text};`,
+      sql: `EXPLAIN (GENERIC_PLAN) ${text}${end}`,
     };
   return {
     hint: 'It has parameters ($1 ...), which plain EXPLAIN cannot take before Postgres 16: run it through dbkit/query, e.g. await explain(sql, sql`...with the real values...`, { analyze: true }).',

@@ -75,6 +75,12 @@ describe('pgQueryStats with pg_stat_statements preloaded', () => {
     expect(explainHint('select v from items where id = $1', 160000).sql).toBe(
       'EXPLAIN (GENERIC_PLAN) select v from items where id = $1;',
     );
+    // pg_stat_statements keeps comments: a trailing `--` comment must not swallow the terminating semicolon, so
+    // the hint runs as given followed by another statement (a psql script, pasted fixes).
+    const commented = explainHint('select count(*) from items -- dashboard', 150000).sql!;
+    const [a, b] = await sql.unsafe(`${commented}\nselect 2 as two;`).simple();
+    expect(JSON.stringify(a)).toMatch(/Seq Scan on items/);
+    expect(b).toEqual([{ two: 2 }]);
   });
 });
 
