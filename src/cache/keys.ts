@@ -129,10 +129,12 @@ export class CacheKeyspace {
     this.tagPrefix = `${this.prefix}:t:{${this.prefix}}:`;
   }
 
+  /** Store key of the entry for a user key. */
   entry(key: string): string {
     return this.entryPrefix + key;
   }
 
+  /** Store key of a tag's version counter. */
   tag(tag: string): string {
     return this.tagPrefix + tag;
   }

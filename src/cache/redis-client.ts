@@ -10,10 +10,15 @@
 export interface IoRedisStandalone {
   readonly status: string;
   readonly isCluster: boolean;
+  /** GET returning the raw bytes. */
   getBuffer(key: string): Promise<Buffer | null>;
+  /** PING (health checks). */
   ping(): Promise<string>;
+  /** Closes the connection after pending replies. */
   quit(): Promise<unknown>;
+  /** Closes the connection at once. */
   disconnect(): void;
+  /** Connection events: the circuit breaker opens on close/end/reconnecting and closes on ready. */
   on(event: 'close' | 'end' | 'reconnecting' | 'ready', listener: () => void): unknown;
 }
 
@@ -21,11 +26,16 @@ export interface IoRedisStandalone {
 export interface IoRedisCluster {
   readonly status: string;
   readonly isCluster: boolean;
+  /** GET returning the raw bytes. */
   getBuffer(key: string): Promise<Buffer | null>;
+  /** The node clients (SCAN and INFO run on every master). */
   nodes(role?: 'master' | 'slave' | 'all'): IoRedisStandalone[];
   readonly slots: string[][];
+  /** Closes every node connection after pending replies. */
   quit(): Promise<unknown>;
+  /** Closes every node connection at once. */
   disconnect(): void;
+  /** Connection events: the circuit breaker opens on close/end/reconnecting and closes on ready. */
   on(event: 'close' | 'end' | 'reconnecting' | 'ready', listener: () => void): unknown;
 }
 

@@ -2,7 +2,10 @@
  * Removes passwords from connection strings and from any text that embeds one.
  * `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`; `redis://:secret@h` becomes `redis://:***@h`.
  */
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]*):([^@/?#\s]*)@/gi;
+// The password runs to the last `@` of the authority: drivers (ioredis, postgres.js via WHATWG URL) accept an
+// unencoded `@` or `:` in it (`redis://:p@ss:w@host` has the password `p@ss:w`), so stopping at the first `@`
+// would leave the rest of the password in the text.
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]*):([^/?#\s]*)@/gi;
 const PASSWORD_PARAM = /([?&](?:password|pass|pwd)=)([^&\s]*)/gi;
 
 export function redactUrl(text: string): string {

@@ -21,7 +21,11 @@ export interface PgQueryStat {
   id: string;
   /** Normalized text (literals and parameters as `?`). */
   fingerprint: string;
-  /** The statement as pg_stat_statements keeps it (parameters as $1, $2, ...), first entry seen. */
+  /**
+   * The statement as pg_stat_statements keeps it (parameters as $1, $2, ...), first entry seen. For statements
+   * other than SELECT/INSERT/UPDATE/DELETE/MERGE/VALUES/TABLE the fingerprint instead: pg_stat_statements keeps
+   * their constants as typed (`ALTER ROLE app PASSWORD '...'` on Postgres 15).
+   */
   query: string;
   /** pg_stat_statements queryids summed into this row (one per user and per list length, ...). */
   queryIds: string[];
@@ -88,15 +92,17 @@ export function explainHint(q: string, version: number): { hint: string; sql?: s
   if (!EXPLAINABLE.test(text) || text.length >= QUERY_TEXT_MAX)
     return { hint: 'Run it through dbkit/query explain(db, query, { analyze: true }) with real values.' };
   const params = /\$\d+/.test(text);
+  // pg_stat_statements keeps comments: after a trailing `--` comment the semicolon must go on a line of its own.
+  const end = text.includes('--') ? '\n;' : ';';
   if (!params)
     return {
       hint: 'EXPLAIN shows its plan (add ANALYZE, BUFFERS on a copy of the data).',
-      sql: `EXPLAIN ${text};`,
+      sql: `EXPLAIN ${text}${end}`,
     };
   if (version >= 160000)
     return {
       hint: 'EXPLAIN (GENERIC_PLAN) shows its plan without parameter values; for real row counts run it through dbkit/query explain() with values.',
-      sql: `EXPLAIN (GENERIC_PLAN) ${text};`,
+      sql: `EXPLAIN (GENERIC_PLAN) ${text}${end}`,
     };
   return {
     hint: 'It has parameters ($1 ...), which plain EXPLAIN cannot take before Postgres 16: run it through dbkit/query, e.g. await explain(sql, sql`...with the real values...`, { analyze: true }).',
@@ -245,7 +251,9 @@ export async function pgQueryStats(
       groups.set(fp.id, {
         id: fp.id,
         fingerprint: fp.fingerprint,
-        query: r.query,
+        // Only optimizable statements have their constants replaced by $n: never hand out a utility statement's
+        // text (a password in ALTER ROLE, a literal in DO or CALL), which would reach `dbkit doctor --json`.
+        query: EXPLAINABLE.test(r.query) ? r.query : fp.fingerprint,
         queryIds: r.queryid ? [r.queryid] : [],
         calls: r.calls,
         totalMs: r.total_ms,

@@ -52,7 +52,15 @@ export interface PlanNode {
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-/** Converts one JSON plan node (and its subtree) into a {@link PlanNode}. */
+/**
+ * Converts one JSON plan node (and its subtree) into a {@link PlanNode}.
+ *
+ * @example
+ * ```ts
+ * const [row] = await sql.unsafe('explain (format json) select * from orders');
+ * const plan = parsePlanNode(row['QUERY PLAN'][0].Plan);
+ * ```
+ */
 export function parsePlanNode(raw: Record<string, unknown>): PlanNode {
   const children = Array.isArray(raw.Plans)
     ? (raw.Plans as Record<string, unknown>[]).map((p) => parsePlanNode(p))
@@ -107,14 +115,28 @@ export function parsePlanNode(raw: Record<string, unknown>): PlanNode {
   return node;
 }
 
-/** Every node of the tree, depth first (root first). */
+/**
+ * Every node of the tree, depth first (root first).
+ *
+ * @example
+ * ```ts
+ * const seqScans = walkPlan((await explain(sql, query)).plan).filter((n) => n.nodeType === 'Seq Scan');
+ * ```
+ */
 export function walkPlan(node: PlanNode, out: PlanNode[] = []): PlanNode[] {
   out.push(node);
   for (const c of node.children) walkPlan(c, out);
   return out;
 }
 
-/** Column names compared in a filter/condition (`(status = 'x'::text) AND (amount > 10)` -> status, amount). */
+/**
+ * Column names compared in a filter/condition (`(status = 'x'::text) AND (amount > 10)` -> status, amount).
+ *
+ * @example
+ * ```ts
+ * filterColumns("((status = 'paid'::text) AND (amount > 10))") // { equality: ['status'], range: ['amount'] }
+ * ```
+ */
 export function filterColumns(cond: string | undefined): { equality: string[]; range: string[] } {
   const equality: string[] = [];
   const range: string[] = [];

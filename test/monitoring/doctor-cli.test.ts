@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { freePort, useTestDatabase } from '../setup/index.js';
@@ -122,6 +122,36 @@ describe('dbkit doctor (built CLI)', () => {
     expect(r.stdout).toMatch(/FAIL {2}connection/);
     expect(r.stdout).toContain(`app:***@127.0.0.1:${port}`);
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+  });
+
+  it('checks a database whose name needs percent-encoding in the URL', async () => {
+    // postgres.js does not decode the URL path (porsager/postgres#1057 is the same gap for hosts).
+    const name = 'Odd "db" name%';
+    await cluster().admin(`create database "${name.replaceAll('"', '""')}"`);
+    const r = await doctor([cluster().url(encodeURIComponent(name)), '--json']);
+    expect(r.stdout).not.toMatch(/does not exist/);
+    expect(JSON.parse(r.stdout).database).toBe(name);
+  });
+
+  it('keeps a password with an unencoded @ and : out of text, --json and --html', async () => {
+    // ioredis and postgres.js both take `p@ss:w` as the password of `redis://:p@ss:w@host`.
+    const secret = 'Sup3r@Secret:Pw';
+    const [pgPort, redisPort] = [await freePort(), await freePort()];
+    const args = [
+      `postgres://app:${secret}@127.0.0.1:${pgPort}/nope`,
+      '--redis',
+      `redis://:${secret}@127.0.0.1:${redisPort}`,
+    ];
+    mkdirSync(TEST_OUTPUT, { recursive: true });
+    const html = join(TEST_OUTPUT, 'doctor-unencoded-password.html');
+    for (const mode of [[], ['--json'], ['--html', html]]) {
+      const r = await doctor([...args, ...mode]);
+      expect(r.code, mode.join(' ')).toBe(2);
+      const page = mode[0] === '--html' ? readFileSync(html, 'utf8') : '';
+      expect(r.stdout + page, mode.join(' ')).toContain(`app:***@127.0.0.1:${pgPort}`);
+      for (const part of ['Secret', 'Pw'])
+        expect(r.stdout + r.stderr + page, mode.join(' ')).not.toContain(part);
+    }
   });
 
   it('exits 64 on usage errors and 73 when the HTML file cannot be written, leaving no file', async () => {

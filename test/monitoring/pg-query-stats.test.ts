@@ -75,6 +75,37 @@ describe('pgQueryStats with pg_stat_statements preloaded', () => {
     expect(explainHint('select v from items where id = $1', 160000).sql).toBe(
       'EXPLAIN (GENERIC_PLAN) select v from items where id = $1;',
     );
+    // pg_stat_statements keeps comments: a trailing `--` comment must not swallow the terminating semicolon, so
+    // the hint runs as given followed by another statement (a psql script, pasted fixes).
+    const commented = explainHint('select count(*) from items -- dashboard', 150000).sql!;
+    const [a, b] = await sql.unsafe(`${commented}\nselect 2 as two;`).simple();
+    expect(JSON.stringify(a)).toMatch(/Seq Scan on items/);
+    expect(b).toEqual([{ two: 2 }]);
+  });
+});
+
+describe('pgQueryStats keeps secrets of utility statements out', () => {
+  const cluster = usePgCluster({ shared_preload_libraries: 'pg_stat_statements' });
+
+  it('gives no statement text with the constants pg_stat_statements keeps for utility statements', {
+    timeout: 60_000,
+  }, async () => {
+    // Postgres 15 normalizes the constants of SELECT/INSERT/UPDATE/DELETE/MERGE only: `ALTER ROLE ... PASSWORD
+    // '...'` is kept as typed, and `dbkit doctor --json` printed it.
+    const c = cluster();
+    await c.admin('create database app');
+    const sql = c.sql('app');
+    await sql`create extension pg_stat_statements`;
+    await sql.unsafe(`create role app_user login password 'Hunter2-create'`);
+    for (let i = 0; i < 3; i++) await sql.unsafe(`alter role app_user password 'Hunter2-alter${i}'`);
+    await sql.unsafe(`do $$ begin perform 'Hunter2-do'; end $$`);
+    await sql.unsafe(`select 'not-a-secret-but-normalized'::text`);
+    const stats = await pgQueryStats(sql, { limit: 50 });
+    const lists = [...stats.byTotalTime, ...stats.byMeanTime, ...stats.byCalls];
+    expect(lists.map((q) => q.fingerprint)).toContain('alter role app_user password ?');
+    expect(JSON.stringify(stats)).not.toMatch(/Hunter2|not-a-secret/);
+    // DML keeps its text as pg_stat_statements has it (parameters as $n).
+    expect(lists.map((q) => q.query)).toContain('select $1::text');
   });
 });
 

@@ -124,6 +124,16 @@ describe('redaction', () => {
     expect(redactUrl('connect to postgres://app@db/x failed')).toBe('connect to postgres://app@db/x failed');
   });
 
+  it('removes a password holding an unencoded @ or : whole (ioredis and postgres.js accept one)', () => {
+    expect(redactUrl('redis://:p@ss:w@127.0.0.1:6379/0')).toBe('redis://:***@127.0.0.1:6379/0');
+    expect(redactUrl('postgres://app:a@b@c:d@db:5432/x and redis://u:x@y@h')).toBe(
+      'postgres://app:***@db:5432/x and redis://u:***@h',
+    );
+    expect(redactSecrets('target redis://:p@ss:w@h:1 said p@ss:w', ['p@ss:w'])).toBe(
+      'target redis://:***@h:1 said ***',
+    );
+  });
+
   it('removes known secrets wherever they appear', () => {
     expect(redactSecrets('auth failed for password s3cr3t!', ['s3cr3t!'])).toBe(
       'auth failed for password ***',

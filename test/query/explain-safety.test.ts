@@ -174,13 +174,17 @@ const serverIdle = async () => {
 };
 const serverChecksum = async () => (await admin.unsafe(CHECKSUM))[0]!.c as string;
 
+/** Server settings every session of a driver starts with (the startup packet / `-c` options / SET). */
+type Settings = Record<string, string>;
+
 function pgjsDriver(
   name: string,
   mode: 'pool' | 'drizzle' | 'transaction' | 'reserved',
+  settings: Settings = {},
 ): () => Promise<Driver> {
   return async () => {
     const sent = counter();
-    const sql = postgres(db.url, { max: 2, onnotice: () => {}, debug: sent.hit });
+    const sql = postgres(db.url, { max: 2, onnotice: () => {}, debug: sent.hit, connection: settings });
     let reserved: postgres.ReservedSql | undefined;
     if (mode === 'reserved') reserved = await sql.reserve();
     const handle = mode === 'drizzle' ? drizzlePgjs(sql) : (reserved ?? sql);
@@ -225,10 +229,17 @@ function countQueries<T extends { query: (...a: never[]) => unknown }>(c: T, onQ
   return c;
 }
 
-function pgDriver(name: string, mode: 'pool' | 'client' | 'drizzle' | 'transaction'): () => Promise<Driver> {
+function pgDriver(
+  name: string,
+  mode: 'pool' | 'client' | 'drizzle' | 'transaction',
+  settings: Settings = {},
+): () => Promise<Driver> {
   return async () => {
     const sent = counter();
-    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const options = Object.entries(settings)
+      .map(([k, v]) => `-c ${k}=${v}`)
+      .join(' ');
+    const pool = new pg.Pool({ connectionString: db.url, max: 2, options });
     const wrapped = new WeakSet<object>();
     pool.on('acquire', (c) => {
       if (!wrapped.has(c)) {
@@ -236,7 +247,7 @@ function pgDriver(name: string, mode: 'pool' | 'client' | 'drizzle' | 'transacti
         countQueries(c, sent.hit);
       }
     });
-    const client = mode === 'client' ? new pg.Client({ connectionString: db.url }) : undefined;
+    const client = mode === 'client' ? new pg.Client({ connectionString: db.url, options }) : undefined;
     if (client) {
       await client.connect();
       countQueries(client, sent.hit);
@@ -274,11 +285,16 @@ function pgDriver(name: string, mode: 'pool' | 'client' | 'drizzle' | 'transacti
   };
 }
 
-function pgliteDriver(name: string, mode: 'pglite' | 'drizzle' | 'transaction'): () => Promise<Driver> {
+function pgliteDriver(
+  name: string,
+  mode: 'pglite' | 'drizzle' | 'transaction',
+  settings: Settings = {},
+): () => Promise<Driver> {
   return async () => {
     const sent = counter();
     const p = new PGlite();
     await p.exec(SCHEMA);
+    for (const [k, v] of Object.entries(settings)) await p.query('select set_config($1, $2, false)', [k, v]);
     const checksumNow = async () => String((await p.query<{ c: string }>(CHECKSUM)).rows[0]!.c);
     countQueries(p, sent.hit);
     const origTx = p.transaction.bind(p);
@@ -312,18 +328,41 @@ function pgliteDriver(name: string, mode: 'pglite' | 'drizzle' | 'transaction'):
   };
 }
 
-const drivers: Array<[string, () => Promise<Driver>]> = [
-  ['postgres.js pool', pgjsDriver('postgres.js pool', 'pool')],
-  ['postgres.js inside sql.begin', pgjsDriver('postgres.js inside sql.begin', 'transaction')],
-  ['postgres.js sql.reserve()', pgjsDriver('postgres.js sql.reserve()', 'reserved')],
-  ['drizzle over postgres.js', pgjsDriver('drizzle over postgres.js', 'drizzle')],
-  ['node-postgres Pool', pgDriver('node-postgres Pool', 'pool')],
-  ['node-postgres Client', pgDriver('node-postgres Client', 'client')],
-  ['drizzle over node-postgres', pgDriver('drizzle over node-postgres', 'drizzle')],
-  ['drizzle node-postgres transaction', pgDriver('drizzle node-postgres transaction', 'transaction')],
-  ['PGlite', pgliteDriver('PGlite', 'pglite')],
-  ['drizzle over PGlite', pgliteDriver('drizzle over PGlite', 'drizzle')],
-  ['drizzle PGlite transaction', pgliteDriver('drizzle PGlite transaction', 'transaction')],
+const driversWith = (settings: Settings = {}): Array<[string, () => Promise<Driver>]> =>
+  (
+    [
+      ['postgres.js pool', (n) => pgjsDriver(n, 'pool', settings)],
+      ['postgres.js inside sql.begin', (n) => pgjsDriver(n, 'transaction', settings)],
+      ['postgres.js sql.reserve()', (n) => pgjsDriver(n, 'reserved', settings)],
+      ['drizzle over postgres.js', (n) => pgjsDriver(n, 'drizzle', settings)],
+      ['node-postgres Pool', (n) => pgDriver(n, 'pool', settings)],
+      ['node-postgres Client', (n) => pgDriver(n, 'client', settings)],
+      ['drizzle over node-postgres', (n) => pgDriver(n, 'drizzle', settings)],
+      ['drizzle node-postgres transaction', (n) => pgDriver(n, 'transaction', settings)],
+      ['PGlite', (n) => pgliteDriver(n, 'pglite', settings)],
+      ['drizzle over PGlite', (n) => pgliteDriver(n, 'drizzle', settings)],
+      ['drizzle PGlite transaction', (n) => pgliteDriver(n, 'transaction', settings)],
+    ] as Array<[string, (name: string) => () => Promise<Driver>]>
+  ).map(([name, make]) => [name, make(name)]);
+const drivers = driversWith();
+
+/**
+ * Text the one-statement check counts as one statement but a session with `standard_conforming_strings = off`
+ * (a legacy setting some databases still carry) splits in two: there `\'` escapes the quote, so the first string
+ * runs on to the second quote and the `;` after it is a separator. Only the extended protocol (one command per
+ * message) stands between these and a committed DELETE: with the simple protocol, `commit` ends explain()'s
+ * transaction and the delete commits on its own.
+ */
+const SCS_OFF_INPUTS: Input[] = [
+  failing(
+    'commit, then delete, behind a backslash quote',
+    "select 'x\\' , ' ; commit; delete from victim; -- '",
+  ),
+  failing(
+    'rollback, then truncate, behind a backslash quote',
+    "select 'x\\' , ' ; rollback; truncate victim; -- '",
+  ),
+  failing('delete behind a backslash quote', "select 'x\\' , ' ; delete from victim; -- '"),
 ];
 
 beforeAll(async () => {
@@ -356,63 +395,73 @@ function counter() {
 
 const unwrap = (e: unknown) => (e && typeof e === 'object' && 'wrapped' in e ? e.wrapped : e);
 
-for (const [driverName, makeDriver] of drivers) {
-  describe(`explain safety on ${driverName}`, () => {
-    let d: Driver;
-    let before: string;
-    beforeAll(async () => {
-      d = await makeDriver();
-      before = await d.checksum();
-      expect(before).toMatch(/^1000:3503500:[0-9a-f]{32}:true$/);
-    }, 60_000);
-    afterAll(async () => {
-      await d?.close();
-    });
+function matrix(title: string, drivers: Array<[string, () => Promise<Driver>]>, inputs: Input[]) {
+  for (const [driverName, makeDriver] of drivers) {
+    describe(`${title} on ${driverName}`, () => {
+      let d: Driver;
+      let before: string;
+      beforeAll(async () => {
+        d = await makeDriver();
+        before = await d.checksum();
+        expect(before).toMatch(/^1000:3503500:[0-9a-f]{32}:true$/);
+      }, 60_000);
+      afterAll(async () => {
+        await d?.close();
+      });
 
-    for (const input of inputs)
-      for (const analyze of [false, true]) {
-        const want =
-          typeof input.expect === 'string' ? input.expect : input.expect[analyze ? 'analyze' : 'plain'];
-        it(`${input.name} | analyze ${analyze ? 'on' : 'off'} -> ${want}`, async () => {
-          const sentBefore = d.sent();
-          const options: ExplainOptions = {
-            ...input.options,
-            analyze,
-            ...(input.params ? { params: input.params } : {}),
-          };
-          const res = await d.run(input.sql, options).then(
-            (r) => ({ ok: true as const, r }),
-            (e: unknown) => ({ ok: false as const, e: unwrap(e) }),
-          );
-          if (want === 'explained') {
-            if (!res.ok) throw res.e;
-            expect(res.r.rolledBack).toBe(true);
-            expect(res.r.readOnly).toBe(!analyze);
-            expect(res.r.analyzed).toBe(analyze);
-            expect(res.r.plan.nodeType).toBeTruthy();
-          } else {
-            expect(res.ok).toBe(false);
-            const e = (res as { e: unknown }).e;
-            expect(e).toBeInstanceOf(ExplainError);
-            if (want === 'refused') {
-              expect((e as ExplainError).code).toBe(
-                input.options?.set ? 'E_QUERY_EXPLAIN' : 'E_QUERY_EXPLAIN_STATEMENTS',
-              );
-              expect(d.sent()).toBe(sentBefore); // refused before anything was sent
+      for (const input of inputs)
+        for (const analyze of [false, true]) {
+          const want =
+            typeof input.expect === 'string' ? input.expect : input.expect[analyze ? 'analyze' : 'plain'];
+          it(`${input.name} | analyze ${analyze ? 'on' : 'off'} -> ${want}`, async () => {
+            const sentBefore = d.sent();
+            const options: ExplainOptions = {
+              ...input.options,
+              analyze,
+              ...(input.params ? { params: input.params } : {}),
+            };
+            const res = await d.run(input.sql, options).then(
+              (r) => ({ ok: true as const, r }),
+              (e: unknown) => ({ ok: false as const, e: unwrap(e) }),
+            );
+            if (want === 'explained') {
+              if (!res.ok) throw res.e;
+              expect(res.r.rolledBack).toBe(true);
+              expect(res.r.readOnly).toBe(!analyze);
+              expect(res.r.analyzed).toBe(analyze);
+              expect(res.r.plan.nodeType).toBeTruthy();
             } else {
-              expect((e as ExplainError).code).toBe('E_QUERY_EXPLAIN');
-              expect((e as ExplainError).cause).toMatchObject({
-                code: expect.stringMatching(/^[0-9A-Z]{5}$/),
-              });
+              expect(res.ok).toBe(false);
+              const e = (res as { e: unknown }).e;
+              expect(e).toBeInstanceOf(ExplainError);
+              if (want === 'refused') {
+                expect((e as ExplainError).code).toBe(
+                  input.options?.set ? 'E_QUERY_EXPLAIN' : 'E_QUERY_EXPLAIN_STATEMENTS',
+                );
+                expect(d.sent()).toBe(sentBefore); // refused before anything was sent
+              } else {
+                expect((e as ExplainError).code).toBe('E_QUERY_EXPLAIN');
+                expect((e as ExplainError).cause).toMatchObject({
+                  code: expect.stringMatching(/^[0-9A-Z]{5}$/),
+                });
+              }
             }
-          }
-          expect(await d.checksum()).toBe(before);
-          expect(await d.idle()).toBe(true);
-          await d.ping();
-        });
-      }
-  });
+            expect(await d.checksum()).toBe(before);
+            expect(await d.idle()).toBe(true);
+            await d.ping();
+          });
+        }
+    });
+  }
 }
+
+matrix('explain safety', drivers, inputs);
+// The second line of defence, on its own: statements the check cannot see must still be refused by the server.
+matrix(
+  'explain safety with standard_conforming_strings off',
+  driversWith({ standard_conforming_strings: 'off' }),
+  SCS_OFF_INPUTS,
+);
 
 describe('explain safety with drizzle query objects', () => {
   it('refuses a drizzle sql object holding two statements and explains a drizzle delete rolled back', async () => {

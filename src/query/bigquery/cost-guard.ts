@@ -57,7 +57,15 @@ const costDefaults = {
   minimumBytesBilled: 10 * 1024 * 1024,
 } as const;
 
-/** Fills and validates {@link BigQueryCostOptions}. */
+/**
+ * Fills and validates {@link BigQueryCostOptions}; throws `ConfigError` for a negative or non-finite number and
+ * `BigQueryValidationError` for bad labels.
+ *
+ * @example
+ * ```ts
+ * resolveBigQueryCostOptions({ maxCostUsd: 1 }).pricePerTiB // 6.25
+ * ```
+ */
 export function resolveBigQueryCostOptions(opts: BigQueryCostOptions = {}) {
   const r = {
     maxBytes: opts.maxBytes,

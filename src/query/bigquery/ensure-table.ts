@@ -34,7 +34,14 @@ export type EnsureTableResult =
 
 const ensureDefaults = { applyRebuild: false, createDataset: true } as const;
 
-/** Fills {@link EnsureTableOptions} defaults. */
+/**
+ * Fills {@link EnsureTableOptions} defaults.
+ *
+ * @example
+ * ```ts
+ * resolveEnsureTableOptions({ location: 'EU' }).applyRebuild // false
+ * ```
+ */
 export function resolveEnsureTableOptions(opts: EnsureTableOptions = {}) {
   return {
     applyRebuild: opts.applyRebuild ?? ensureDefaults.applyRebuild,

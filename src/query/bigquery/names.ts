@@ -65,7 +65,11 @@ export function checkLabels(
   path: string,
   issues: BigQueryIssue[],
 ) {
-  if (!labels) return;
+  if (labels === undefined || labels === null) return;
+  if (typeof labels !== 'object' || Array.isArray(labels)) {
+    issues.push({ path, message: 'must be an object of label key to value' });
+    return;
+  }
   const entries = Object.entries(labels);
   if (entries.length > MAX_LABELS)
     issues.push({ path, message: `at most ${MAX_LABELS} labels, got ${entries.length}` });

@@ -121,7 +121,14 @@ export interface BigQueryJobCost {
 
 const jobDefaults = { days: 7, groupBy: 'label', labelKey: 'team' } as const;
 
-/** Fills and validates {@link JobCostsOptions}. */
+/**
+ * Fills and validates {@link JobCostsOptions}; throws `BigQueryValidationError` for a bad region, label key or range.
+ *
+ * @example
+ * ```ts
+ * resolveJobCostsOptions({ region: 'region-eu' }) // { region: 'eu', days: 7, groupBy: 'label', labelKey: 'team', ... }
+ * ```
+ */
 export function resolveJobCostsOptions(opts: JobCostsOptions) {
   const r = {
     region: opts.region.replace(/^region-/, ''),
@@ -142,7 +149,14 @@ export function resolveJobCostsOptions(opts: JobCostsOptions) {
   return r;
 }
 
-/** The INFORMATION_SCHEMA query {@link jobCosts} runs (exported so it can be reviewed or run elsewhere). */
+/**
+ * The INFORMATION_SCHEMA query {@link jobCosts} runs (exported so it can be reviewed or run elsewhere).
+ *
+ * @example
+ * ```ts
+ * console.log(jobCostsSql({ region: 'us', groupBy: 'user', days: 30 })) // run it with the query parameters days and label_key
+ * ```
+ */
 export function jobCostsSql(opts: JobCostsOptions): string {
   const r = resolveJobCostsOptions(opts);
   const group = {

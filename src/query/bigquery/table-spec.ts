@@ -111,7 +111,10 @@ export function defineTable<const Name extends string>(
 ): BigQueryTableDefinition {
   const issues = checkTableSpec(spec as BigQueryTableSpec);
   if (issues.length > 0)
-    throw new BigQueryValidationError(`table spec ${spec.dataset}.${spec.table}`, issues);
+    throw new BigQueryValidationError(
+      typeof spec === 'object' && spec !== null ? `table spec ${spec.dataset}.${spec.table}` : 'table spec',
+      issues,
+    );
   const p = spec.partitioning;
   const rp = spec.rangePartitioning;
   return Object.freeze({
@@ -153,7 +156,16 @@ export function expirationMs(def: BigQueryTableDefinition): string | undefined {
   return d === null || d === undefined ? undefined : String(Math.round(d * DAY_MS));
 }
 
-/** The REST `Table` resource body that creates this table (tables.insert). */
+/**
+ * The REST `Table` resource body that creates this table (tables.insert).
+ *
+ * @example
+ * ```ts
+ * toTableResource(defineTable({ dataset: 'a', table: 'events', schema: [{ name: 'ts', type: 'TIMESTAMP' }],
+ *   partitioning: { type: 'DAY', field: 'ts' } }))
+ * // { schema: { fields: [...] }, timePartitioning: { type: 'DAY', field: 'ts', expirationMs: '7776000000' }, ... }
+ * ```
+ */
 export function toTableResource(def: BigQueryTableDefinition): TableMetadata {
   const body: TableMetadata = { schema: { fields: toRestFields(def.schema) } };
   if (def.partitioning) {

@@ -24,6 +24,8 @@ import type { BigQueryFieldSpec, BigQueryTableSpec } from './table-spec.js';
 
 const DAY_MS = 86_400_000;
 const has = (list: readonly string[], v: unknown) => typeof v === 'string' && list.includes(v);
+// Not a type guard: the spec is typed, these checks are for JavaScript callers and specs read from JSON.
+const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
 const orList = (list: readonly string[]) => `${list.slice(0, -1).join(', ')} or ${list.at(-1)}`;
 
 function checkFields(
@@ -44,6 +46,10 @@ function checkFields(
   fields.forEach((f, i) => {
     count.n++;
     const p = `${path}[${i}]`;
+    if (!isObject(f)) {
+      issues.push({ path: p, message: 'must be a column object ({ name, type, ... })' });
+      return;
+    }
     checkColumnName(f.name, `${p}.name`, issues);
     const lower = String(f.name).toLowerCase();
     if (seen.has(lower))
@@ -85,6 +91,14 @@ function checkPartitioning(
 ) {
   const p = spec.partitioning;
   const rp = spec.rangePartitioning;
+  for (const [name, v] of [
+    ['partitioning', p],
+    ['rangePartitioning', rp],
+  ] as const)
+    if (v !== undefined && v !== null && !isObject(v)) {
+      issues.push({ path: name, message: 'must be an object' });
+      return;
+    }
   if (p && rp)
     issues.push({
       path: 'rangePartitioning',
@@ -166,6 +180,10 @@ function checkClustering(
   issues: BigQueryIssue[],
 ) {
   const clustering = spec.clustering ?? [];
+  if (!Array.isArray(clustering)) {
+    issues.push({ path: 'clustering', message: 'must be an array of column names' });
+    return;
+  }
   if (clustering.length > MAX_CLUSTERING_FIELDS)
     issues.push({
       path: 'clustering',
@@ -192,6 +210,7 @@ function checkClustering(
 /** Every problem with `spec` against the API's documented limits, in spec order (empty: valid). */
 export function checkTableSpec(spec: BigQueryTableSpec): BigQueryIssue[] {
   const issues: BigQueryIssue[] = [];
+  if (!isObject(spec)) return [{ path: 'spec', message: 'must be a table spec object' }];
   checkDatasetName(spec.dataset, 'dataset', issues);
   checkTableName(spec.table, 'table', issues);
   const count = { n: 0 };
@@ -201,7 +220,11 @@ export function checkTableSpec(spec: BigQueryTableSpec): BigQueryIssue[] {
       path: 'schema',
       message: `at most ${MAX_COLUMNS} columns (nested included), got ${count.n}`,
     });
-  const byName = new Map((Array.isArray(spec.schema) ? spec.schema : []).map((f) => [f.name as string, f]));
+  const byName = new Map(
+    (Array.isArray(spec.schema) ? spec.schema : [])
+      .filter((f) => isObject(f))
+      .map((f) => [f.name as string, f]),
+  );
   checkPartitioning(spec, byName, issues);
   checkClustering(spec, byName, issues);
   checkLabels(spec.labels, 'labels', issues);

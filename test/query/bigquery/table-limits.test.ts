@@ -418,6 +418,31 @@ describe('defineTable enforces the v2 API limits', () => {
   });
 });
 
+describe('defineTable on a spec of the wrong shape (JavaScript callers, specs read from JSON)', () => {
+  // Each is a BigQueryValidationError naming the path, never a TypeError from inside the checks.
+  const cases: Array<[string, unknown, string]> = [
+    ['no spec', undefined, 'spec'],
+    ['a null spec', null, 'spec'],
+    ['a string spec', 'events', 'spec'],
+    ['a null column', { ...base, schema: [null] }, 'schema[0]'],
+    ['a string column', { ...base, schema: ['ts'] }, 'schema[0]'],
+    [
+      'a null nested column',
+      { ...base, schema: [{ name: 'r', type: 'RECORD', fields: [null] }] },
+      'schema[0].fields[0]',
+    ],
+    ['clustering as a string', { ...base, clustering: 's1' }, 'clustering'],
+    ['labels as a string', { ...base, labels: 'team' }, 'labels'],
+    ['partitioning as a string', { ...base, partitioning: 'DAY' }, 'partitioning'],
+    ['rangePartitioning as a number', { ...base, rangePartitioning: 10 }, 'rangePartitioning'],
+  ];
+  it.each(cases)('%s', (_name, spec, path) => {
+    const got = issues(spec);
+    expect(got.length, JSON.stringify(got)).toBeGreaterThan(0);
+    expect(got[0]!.split(':')[0]).toBe(path);
+  });
+});
+
 describe('REST body for the newer features', () => {
   it('sends RANGE columns with rangeElementType, YEAR partitioning and int64 range bounds as strings', () => {
     const yearly = defineTable({
