@@ -10,9 +10,13 @@ import type { ClientsCloseOptions, ClientsCloseResult } from './close-steps.js';
  * `closeIdleConnections`/`closeAllConnections` exist on http(s).Server since Node 18.2.
  */
 export interface ShutdownServer {
+  /** Stops accepting new connections; the callback runs once every connection has closed. */
   close(callback?: (err?: Error) => void): unknown;
+  /** Closes keep-alive connections that carry no request (Node >= 18.2). */
   closeIdleConnections?(): void;
+  /** Closes every connection, busy or not (used at the drain deadline). */
   closeAllConnections?(): void;
+  /** Subscribes to requests, so the drain knows which connections are busy. */
   on?(event: 'request', listener: (req: unknown, res: { shouldKeepAlive?: boolean }) => void): unknown;
   readonly listening?: boolean;
 }

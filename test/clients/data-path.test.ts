@@ -56,7 +56,7 @@ describe('tracked and monitored by default', () => {
     expect(t.nPlusOne).toHaveLength(1);
     expect(t.nPlusOne[0]).toMatchObject({
       count: 6,
-      fingerprint: 'select "id", "name" from "authors" where "authors"."id" = ?',
+      fingerprint: 'select id, name from authors where authors.id = ?',
     });
     expect(t.nPlusOne[0]!.callSite).toContain('data-path.test.ts');
     expect(m.poolHealth().stats.total.queries).toBe(7);
@@ -178,7 +178,7 @@ describe('cache() and metrics()', () => {
     expect(text).toMatch(/db_client_operation_duration_seconds_count\{[^}]*pool_name="primary"[^}]*\} 1/);
     expect(text).toMatch(/dbkit_pool_health_score\{pool_name="primary"\} 100/);
     expect(text).toContain(`dbkit_cache_misses_total{cache="${ns}"} 1`);
-    expect(text).toMatch(/dbkit_clients_created\{kind="postgres"\} 1/);
+    expect(text).toMatch(/dbkit_clients_created_total\{kind="postgres"\} 1/);
     expect(text).toMatch(/dbkit_redis_connected_clients \d+/);
     await m.closeAll();
     expect(await registry.metrics()).toBe('\n');

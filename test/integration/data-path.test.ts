@@ -124,7 +124,7 @@ describe('one service on one data path', () => {
     expect(text).toMatch(/db_client_operation_duration_seconds_count\{[^}]*pool_name="primary"[^}]*\} \d+/);
     expect(text).toMatch(/dbkit_pool_health_score\{pool_name="primary"\} \d+/);
     expect(text).toMatch(/dbkit_cache_hits_total\{cache="[^"]+"\} 1/);
-    expect(text).toMatch(/dbkit_clients_created\{kind="redis"\} 1/);
+    expect(text).toMatch(/dbkit_clients_created_total\{kind="redis"\} 1/);
   });
 
   it('closes everything once, in order', async () => {
