@@ -2,6 +2,7 @@
 import type postgres from 'postgres';
 import { rawSql, withSubscriber } from '../internal/pg-hooks.js';
 import { createIdleReaper, type IdleReaper } from '../internal/pg-idle-reaper.js';
+import { databaseFromUrl } from '../internal/pg-url.js';
 import { keepTimerList } from '../internal/timer-list-keeper.js';
 import { monitorPool, type PoolMonitor } from '../monitoring/index.js';
 import { instrument } from '../query/index.js';
@@ -51,6 +52,7 @@ export function createManagedPool(
   const options = {
     ...pool,
     onnotice: () => {},
+    ...databaseFromUrl(url),
     ...extra,
     connection: { application_name, ...extra.connection },
   };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CliIo } from '../cli.js';
+import { databaseFromUrl } from '../internal/pg-url.js';
 import { redactSecrets, redactUrl } from '../internal/redact.js';
 import { formatDoctorHtml } from './doctor-html.js';
 import { type DoctorReport, runDoctorChecks } from './doctor-report.js';
@@ -19,19 +20,6 @@ export interface DoctorCommandOptions {
 
 /** Exit codes of `dbkit doctor`. */
 export const DOCTOR_EXIT = { healthy: 0, warnings: 1, failures: 2, usage: 64, cannotWrite: 73 } as const;
-
-/**
- * The database named by the URL's path, percent-decoded: postgres.js takes the path as written, so
- * `/Odd%20db` would ask for a database called `Odd%20db` (the same gap for hosts: porsager/postgres#1057).
- */
-const databaseOf = (url: string): { database: string } | Record<string, never> => {
-  try {
-    const path = new URL(url).pathname.slice(1);
-    return path.includes('%') ? { database: decodeURIComponent(path) } : {};
-  } catch {
-    return {};
-  }
-};
 
 const passwordOf = (url: string | undefined) => {
   if (!url) return undefined;
@@ -98,7 +86,7 @@ export async function runDoctor(options: DoctorCommandOptions): Promise<number> 
       // One connection: the checks run one after another, and the activity section can leave exactly the
       // doctor's own session out.
       const sql = postgres(options.databaseUrl, {
-        ...databaseOf(options.databaseUrl),
+        ...databaseFromUrl(options.databaseUrl),
         max: 1,
         connect_timeout: 10,
         idle_timeout: 5,

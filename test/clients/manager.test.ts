@@ -1,5 +1,6 @@
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
 import { Cluster } from 'ioredis';
+import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   type ClientManager,
@@ -9,7 +10,7 @@ import {
   resolveClientManagerConfig,
 } from '../../src/clients/index.js';
 import { ConfigError } from '../../src/errors.js';
-import { createTestDatabase, useTestDatabase } from '../setup/index.js';
+import { createTestDatabase, databaseUrl, useTestDatabase } from '../setup/index.js';
 
 const db = useTestDatabase('clients');
 const managers: ClientManager[] = [];
@@ -194,5 +195,24 @@ describe('lazy cached clients', () => {
     const a = getClientManager({ env: {}, databaseUrl: db.url });
     expect(getClientManager()).toBe(a);
     track(a);
+  });
+});
+
+describe('database names in URLs', () => {
+  it('connects to a database whose name needs percent-encoding', async () => {
+    const name = `dbkit odd "db" ü ${Math.random().toString(36).slice(2, 8)}`;
+    const admin = postgres(inject('pgAdminUrl'), { max: 1, onnotice: () => {} });
+    await admin`create database ${admin(name)}`;
+    try {
+      const url = databaseUrl(encodeURIComponent(name));
+      expect(url).toContain('%20');
+      const m = track(createClientManager({ databaseUrl: url, env: {} }));
+      const [row] = await m.sql()<{ db: string }[]>`select current_database() as db`;
+      expect(row?.db).toBe(name);
+      await m.closeAll({ timeoutMs: 3000 });
+    } finally {
+      await admin`drop database if exists ${admin(name)} with (force)`;
+      await admin.end({ timeout: 2 });
+    }
   });
 });
