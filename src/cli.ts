@@ -11,8 +11,9 @@ import { redactUrl } from './internal/redact.js';
 const USAGE = `Usage: dbkit <command> [options]
 
 Commands:
-  doctor [DATABASE_URL] [--redis URL] [--json | --html FILE]
+  doctor [DATABASE_URL] [--redis URL] [--json | --html FILE] [--show-queries]
                   Check Postgres (and Redis) health: print a report, JSON, or write one HTML page.
+                  Statements are shown with literals replaced by ? unless --show-queries.
 
 Options:
   -h, --help      Show this help.
@@ -48,7 +49,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const { runDoctor } = await import('./monitoring/doctor-command.js');
     const databaseUrl = rest[0] ?? io.env.DATABASE_URL;
     const redisUrl = values.redis ?? io.env.REDIS_URL;
-    return runDoctor({ databaseUrl, redisUrl, json: values.json ?? false, html: values.html, io });
+    return runDoctor({
+      databaseUrl,
+      redisUrl,
+      json: values.json ?? false,
+      html: values.html,
+      showQueries: values['show-queries'] ?? false,
+      io,
+    });
   }
   io.stderr(`Unknown command "${command}".\n\n${USAGE}`);
   return 64;
@@ -64,6 +72,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       html: { type: 'string' },
       redis: { type: 'string' },
+      'show-queries': { type: 'boolean' },
     },
   });
 }

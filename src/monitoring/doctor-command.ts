@@ -15,6 +15,8 @@ export interface DoctorCommandOptions {
   json: boolean;
   /** Write the report as one self-contained HTML page to this path. */
   html?: string | undefined;
+  /** Show statements with their literals (`--show-queries`); by default literals are replaced by `?`. */
+  showQueries?: boolean;
   io: CliIo;
 }
 
@@ -80,6 +82,7 @@ export async function runDoctor(options: DoctorCommandOptions): Promise<number> 
     const targets: Parameters<typeof runDoctorChecks>[0] = {
       target,
       onProgress: (m) => say(`dbkit doctor: ${m}...\n`),
+      showQueryText: options.showQueries ?? false,
     };
     if (options.databaseUrl) {
       const { default: postgres } = await import('postgres');

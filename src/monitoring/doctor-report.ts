@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { normalizeSql } from '../query/index.js';
 import { bySeverity, type Finding, type FindingSeverity } from './finding.js';
 import type { PgActivityOptions, PgCheckOptions, PgQueryStatsOptions } from './options.js';
 import { type BlockingNode, type PgBackend, pgActivity } from './pg-activity.js';
@@ -122,6 +123,13 @@ export interface DoctorTargets {
   activity?: Partial<PgActivityOptions>;
   /** pgQueryStats options. */
   queryStats?: Partial<PgQueryStatsOptions>;
+  /**
+   * Show the activity section's statements as the server has them. By default their literals are replaced by
+   * `?` (dbkit's fingerprint text): `pg_stat_activity.query` holds customer data and secrets
+   * (`alter role ... password '...'`), and a report is pasted into tickets and chats.
+   * @default false
+   */
+  showQueryText?: boolean;
 }
 
 /**
@@ -213,7 +221,7 @@ async function postgresSections(
   }
 
   progress('reading pg_stat_activity');
-  const activity = await activityFindings(sql, db, t.activity ?? {}, act);
+  const activity = await activityFindings(sql, db, t.activity ?? {}, act, t.showQueryText ?? false);
   report.activity = activity;
 
   progress('reading pg_stat_statements');
@@ -266,10 +274,11 @@ async function activityFindings(
   db: string,
   options: Partial<PgActivityOptions>,
   sec: DoctorSection,
+  showQueryText: boolean,
 ): Promise<DoctorActivity> {
   const longRunningMs = options.longRunningMs ?? 60_000;
   const idleInTransactionMs = options.idleInTransactionMs ?? 60_000;
-  const a = await pgActivity(sql, { longRunningMs, idleInTransactionMs });
+  const a = hideLiterals(await pgActivity(sql, { longRunningMs, idleInTransactionMs }), showQueryText);
   const here = (b: { database: string | null }) => b.database === db;
   const local = a.backends.filter(here);
   const byState: Record<string, number> = {};
@@ -367,6 +376,30 @@ async function activityFindings(
     });
   }
   return activity;
+}
+
+/** The statement with its literals replaced by `?`; a text the scanner cannot read is hidden whole. */
+function withoutLiterals(query: string): string {
+  if (!query) return query;
+  try {
+    return normalizeSql(query);
+  } catch {
+    return '(statement hidden: pass showQueryText to see it)';
+  }
+}
+
+/** pgActivity's result with every statement's literals hidden (unless the caller asked for the text). */
+function hideLiterals(a: Awaited<ReturnType<typeof pgActivity>>, show: boolean): typeof a {
+  if (show) return a;
+  const backend = <B extends { query: string }>(b: B): B => ({ ...b, query: withoutLiterals(b.query) });
+  const node = (n: BlockingNode): BlockingNode => ({ ...backend(n), blocks: n.blocks.map(node) });
+  return {
+    ...a,
+    backends: a.backends.map(backend),
+    longRunning: a.longRunning.map(backend),
+    idleInTransaction: a.idleInTransaction.map(backend),
+    blocking: a.blocking.map(node),
+  };
 }
 
 /** The nodes of a blocking tree, depth first (root first). */

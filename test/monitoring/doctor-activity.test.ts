@@ -119,4 +119,31 @@ describe('doctor activity section', () => {
     const after = await pgActivity(db.sql());
     expect(after.blocking.filter((r) => [F, G, H].includes(r.pid))).toEqual([]);
   });
+  it('replaces the literals of the statements it shows by ? unless showQueryText is set', {
+    timeout: 60_000,
+  }, async () => {
+    const secret = `secret-${randomBytes(4).toString('hex')}`;
+    const slow = client('literal');
+    const run = slow
+      .unsafe(`select pg_sleep(30), '${secret}' as token, 4242 as n`)
+      .execute()
+      .catch((e: unknown) => e);
+    const pid = await pidOf('literal');
+    const options = {
+      sql: db.sql(),
+      target: 'test',
+      activity: { longRunningMs: 0 },
+      checks: { only: [] },
+    } as const;
+    const hidden = await runDoctorChecks(options);
+    const shown = await runDoctorChecks({ ...options, showQueryText: true });
+    const mine = (r: typeof hidden) => r.activity!.longRunning.find((b) => b.pid === pid)!;
+    expect(mine(hidden).query).toBe('select pg_sleep(?), ?, ?');
+    expect(JSON.stringify(hidden)).not.toContain(secret);
+    expect(JSON.stringify(hidden)).not.toContain('4242');
+    expect(mine(shown).query).toContain(secret);
+    expect(JSON.stringify(shown)).toContain(secret);
+    await db.sql()`select pg_cancel_backend(${pid})`;
+    expect(await run).toMatchObject({ code: '57014' });
+  });
 });
