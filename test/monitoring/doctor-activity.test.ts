@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pgActivity, runDoctorChecks } from '../../src/monitoring/index.js';
+import { type DoctorTargets, pgActivity, runDoctorChecks } from '../../src/monitoring/index.js';
 import { createTestDatabase, type TestDatabase, useTestDatabase, waitFor } from '../setup/index.js';
 
 const db = useTestDatabase('mondocact');
@@ -129,12 +129,12 @@ describe('doctor activity section', () => {
       .execute()
       .catch((e: unknown) => e);
     const pid = await pidOf('literal');
-    const options = {
+    const options: DoctorTargets = {
       sql: db.sql(),
       target: 'test',
       activity: { longRunningMs: 0 },
       checks: { only: [] },
-    } as const;
+    };
     const hidden = await runDoctorChecks(options);
     const shown = await runDoctorChecks({ ...options, showQueryText: true });
     const mine = (r: typeof hidden) => r.activity!.longRunning.find((b) => b.pid === pid)!;
