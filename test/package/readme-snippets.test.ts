@@ -79,6 +79,32 @@ describe('README.md code', () => {
     expect(at(20).join('\n')).toMatch(/the block is not examples\/quickstart\.ts/);
   });
 
+  it('links only to headings that exist (GitHub anchors)', () => {
+    const anchors = new Set<string>();
+    const seen = new Map<string, number>();
+    let fence: string | undefined;
+    for (const line of readme.split('\n')) {
+      const f = /^(`{3,})/.exec(line);
+      if (f) fence = fence === undefined ? f[1] : line.trim() === fence ? undefined : fence;
+      const h = fence === undefined ? /^#{1,6} (.+)$/.exec(line) : null;
+      if (!h) continue;
+      const base = h[1]!
+        .toLowerCase()
+        .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+        .replace(/ /g, '-');
+      const n = seen.get(base) ?? 0;
+      seen.set(base, n + 1);
+      anchors.add(n === 0 ? base : `${base}-${n}`);
+    }
+    const links = [...readme.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(5);
+    expect(links.filter((l) => !anchors.has(l))).toEqual([]);
+  });
+
+  it('says nothing about internal reports', () => {
+    expect(readme).not.toMatch(/module report|lead's report|the lead\b/i);
+  });
+
   it('keeps the contributor commands the repository hooks look for', () => {
     expect(readme).toContain('npm ci && npm run demo');
     expect(readme).toContain('npm ci && npm test');
