@@ -59,7 +59,10 @@ beforeAll(() => {
 describe('README.md code', () => {
   it('every ```ts block compiles against the current API', () => {
     const report = readmeProblems.map((p) => `README.md:${p.line}: ${p.message}`).join('\n');
-    expect(report).toBe('');
+    expect(
+      report,
+      'fix the snippet, or declare what it needs in a <!-- snippet: prelude --> (test/package/snippets.ts)',
+    ).toBe('');
     expect(compiled).toBeGreaterThan(10);
     // The blocks were checked against the sources, not against a stale build.
     expect(resolved.get('dbkit/clients')).toBe('src/clients/index.ts');
