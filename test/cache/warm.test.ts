@@ -75,7 +75,8 @@ describe.each(storeKinds)('warm on %s', (kind) => {
       unsubscribe(CACHE_CHANNELS.warm, fn);
     }
     expect(flight.calls).toBe(N / 100);
-    expect(flight.max).toBeGreaterThan(1);
+    // (the memory store's writes complete synchronously: nothing overlaps there)
+    if (kind !== 'memory') expect(flight.max).toBeGreaterThan(1);
     expect(flight.max).toBeLessThanOrEqual(3);
     // The source is read at most `concurrency` batches (+ the one being filled) ahead of what is written.
     expect(Math.max(...ahead)).toBeLessThanOrEqual(4 * 100);
@@ -103,7 +104,7 @@ describe.each(storeKinds)('warm on %s', (kind) => {
     const entries: CacheManyEntry[] = [
       { key: 'row:0', value: 0 },
       { key: '', value: 1 },
-      { key: 'fn', value: () => 1 },
+      { key: 'fn', value: { f: Symbol('x') } },
       { key: 'big', value: 'x'.repeat(2000) },
       { key: 'row:1', value: 1 },
     ];
