@@ -194,10 +194,11 @@ export class QueryCache {
    *
    * @example
    * ```ts
-   * await cache.warm(db.select().from(products).iterate().map((p) => ({ key: `product:${p.id}`, value: p })), {
-   *   concurrency: 4,
-   *   onProgress: ({ written }) => log.info({ written }, 'cache warm'),
-   * })
+   * async function* products() {
+   *   for await (const rows of sql`select * from products`.cursor(1000))
+   *     for (const p of rows) yield { key: `product:${p.id}`, value: p }
+   * }
+   * await cache.warm(products(), { concurrency: 4, onProgress: ({ written }) => log.info({ written }) })
    * ```
    */
   warm<T>(source: CacheWarmSource<T>, options: CacheWarmOptions = {}): Promise<CacheWarmResult> {
