@@ -4,7 +4,7 @@
  * The failure matrix is faults x singleFlight modes; loader calls are counted in a file (a SIGKILLed holder too).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type SpawnedRedis, sleep, spawnRedis } from '../setup/index.js';
+import { freePort, type SpawnedRedis, sleep, spawnRedis } from '../setup/index.js';
 import {
   countFile,
   type FlightReply,
@@ -24,7 +24,7 @@ const SETTLE_MS = 20_000;
 
 const modes = ['process', 'distributed'] as const;
 type Mode = (typeof modes)[number];
-const faults = ['none', 'loader throws', 'loader hangs', 'holder dies', 'redis down'] as const;
+const faults = ['none', 'loader throws', 'loader hangs', 'holder dies', 'redis down', 'redis hangs'] as const;
 type Fault = (typeof faults)[number];
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -84,8 +84,8 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
 
     for (const fault of faults)
       for (const mode of modes) {
-        const skip = fault === 'redis down' && target === 'cluster';
-        // (the shared Cluster cannot be stopped; 'redis down' runs against the spawned standalone Redis)
+        const skip = fault.startsWith('redis ') && target === 'cluster';
+        // (the shared Cluster cannot be stopped: see 'an unreachable Cluster' below)
         it.skipIf(skip)(`${fault} x ${mode}`, { timeout: 60_000 }, async () => {
           const key = `hot:${fault.replace(/ /g, '-')}`;
           const file = countFile(`${major}-${target}`);
@@ -171,8 +171,11 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
           await replace(0);
           return;
         }
+        case 'redis hangs':
         case 'redis down': {
-          await redis!.stop();
+          // down: SIGKILL (connections drop, the circuit opens at once); hangs: SIGSTOP (every call times out)
+          if (fault === 'redis down') await redis!.stop();
+          else redis!.pause();
           try {
             const replies = await all('ok');
             expectValues(replies, key);
@@ -182,7 +185,8 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
             for (const r of replies)
               expect(r.stats.errors + Number(r.stats.circuit !== 'closed')).toBeGreaterThan(0);
           } finally {
-            await redis!.start();
+            if (fault === 'redis down') await redis!.start();
+            else redis!.resume();
           }
           return;
         }
@@ -190,3 +194,43 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
     }
   },
 );
+
+describe.each(ioredisMajors)('single-flight with an unreachable Cluster, ioredis %i', (major) => {
+  let workers: FlightWorker[] = [];
+  beforeAll(async () => {
+    const dead = { nodes: [{ host: '127.0.0.1', port: await freePort() }] };
+    workers = await Promise.all(Array.from({ length: PROCESSES }, () => FlightWorker.start(major, dead)));
+  });
+  afterAll(async () => {
+    const exits = await Promise.all(workers.map((w) => within(w.quit(), SETTLE_MS, 'worker exit')));
+    for (const [i, w] of workers.entries()) {
+      expect(w.stderr, `worker ${i} stderr`).toBe('');
+      expect(exits[i]).toEqual({ code: 0, signal: null });
+    }
+  });
+  for (const mode of modes)
+    it(`redis down x ${mode}: one load per process, values served`, { timeout: 60_000 }, async () => {
+      const file = countFile(`${major}-dead-cluster`);
+      const ns = namespace(`sf-dead-${mode}`);
+      const replies = await within(
+        Promise.all(
+          workers.map(
+            (w) =>
+              w.run({
+                cache: { namespace: ns, ttl: 60, singleFlight: mode, lockTtl: '1s', lockTimeout: '30s' },
+                key: 'hot',
+                n: PER_PROCESS,
+                loader: 'ok',
+                loaderMs: LOADER_MS,
+                countFile: file,
+              }).reply,
+          ),
+        ),
+        SETTLE_MS,
+        `dead cluster x ${mode}`,
+      );
+      expectValues(replies, 'hot');
+      expect(loaderCalls(file)).toBe(PROCESSES);
+      expect(sum(replies, (r) => r.stats.lockWaits)).toBe(0);
+    });
+});
