@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   CACHE_CHANNELS,
   createQueryCache,
+  lockKey,
   type QueryCache,
   type QueryCacheOptions,
 } from '../../src/cache/index.js';
@@ -196,6 +197,43 @@ describe.each(redisKinds)('grace on %s', (kind) => {
     d.resolve('v2');
     await waitFor('the refresh to land', async () => (await b.get('k')) === 'v2', BOUND_MS);
     expect(calls).toBe(1);
+  });
+});
+
+describe.each(redisKinds)('grace refresh and a dead lock holder on %s', (kind) => {
+  it('a lock left by a crashed process delays the refresh at most lockTtl; stale is served meanwhile', async () => {
+    const ns = namespace('grace-dead');
+    const cache = cacheOn(kind, { namespace: ns, singleFlight: 'distributed', lockTtl: '500ms' });
+    await cache.getOrSet('k', () => 'v1');
+    await untilStale(cache, 'k');
+    // What a holder SIGKILLed mid-refresh leaves behind: its lock, with the TTL it last renewed.
+    const client = (cache.store as unknown as { client: { set(...a: unknown[]): Promise<unknown> } }).client;
+    await client.set(lockKey(cache.keyspace, 'k'), 'dead-token', 'PX', 500);
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      return 'v2';
+    };
+    const refresh = recorder(CACHE_CHANNELS.refresh);
+    try {
+      expect(await cache.getOrSet('k', loader)).toBe('v1');
+      await waitFor(
+        'the skipped refresh',
+        async () => refresh.seen.some((m) => m.namespace === ns),
+        BOUND_MS,
+      );
+      expect(refresh.seen.find((m) => m.namespace === ns)).toMatchObject({ outcome: 'skipped' });
+      expect(calls).toBe(0);
+      // Once the dead lock expires, the next stale serve refreshes.
+      await waitFor(
+        'a refresh after the lock expired',
+        async () => (await cache.getOrSet('k', loader)) === 'v2',
+        BOUND_MS,
+      );
+      expect(calls).toBe(1);
+    } finally {
+      refresh.stop();
+    }
   });
 });
 
