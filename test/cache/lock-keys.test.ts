@@ -120,5 +120,7 @@ describe.each(redisKinds)('lock renewal on %s', (kind) => {
     expect(second).toBe('a');
     expect(calls).toBe(1);
     expect(b.stats()).toMatchObject({ lockWaits: 1, lockTimeouts: 0 });
+    // Released, not left to expire.
+    expect(await s1.client!.exists(lockKey(a.keyspace, 'k'))).toBe(0);
   });
 });
