@@ -27,6 +27,22 @@ export const CACHE_CHANNELS = {
   skip: 'dbkit:cache:skip',
   /** `{ namespace, from, to }` when the circuit breaker changes state. */
   circuit: 'dbkit:cache:circuit',
+  // --- stampede protection, grace, warm ---
+  /**
+   * `{ namespace, key, durationMs, outcome }` when a caller waited for another process's load (distributed
+   * single-flight). outcome: 'value' (it was written), 'acquired' (the holder failed or died: this caller
+   * loaded), 'timeout' (past lockTimeout: loaded itself), 'store-down' (Redis failed: loaded itself).
+   */
+  lockWait: 'dbkit:cache:lock-wait',
+  /** `{ namespace, key, expiredMs }` when getOrSet/wrap/cached returns an entry past its TTL (within grace). */
+  stale: 'dbkit:cache:stale',
+  /**
+   * `{ namespace, key, outcome: 'refreshed' | 'failed' | 'skipped', durationMs, error? }` after a background
+   * refresh of a stale entry ('skipped': another process holds the key's lock and refreshes it).
+   */
+  refresh: 'dbkit:cache:refresh',
+  /** `{ namespace, written, failed, seen, done }` after every batch of `warm()` and once at the end (`done`). */
+  warm: 'dbkit:cache:warm',
 } as const;
 
 /**

@@ -15,6 +15,7 @@ export const CacheErrorCodes = {
   SERIALIZE: 'E_CACHE_SERIALIZE',
   KEY: 'E_CACHE_KEY',
   VALUE_TOO_LARGE: 'E_CACHE_VALUE_TOO_LARGE',
+  WARM: 'E_CACHE_WARM',
 } as const;
 
 function causeText(cause: unknown): string {
@@ -134,5 +135,53 @@ export class CacheSerializeError extends DbkitError {
       ...options,
       context: { key, ...options.context },
     });
+  }
+}
+
+/** One entry `warm()` could not write. */
+export interface CacheWarmFailure {
+  key: string;
+  /** The error's `code` (`E_CACHE_SERIALIZE`, `E_CACHE_VALUE_TOO_LARGE`, `E_CONFIG` for a bad key). */
+  code: string;
+}
+
+/**
+ * `cache.warm()` did not write everything: some entries were invalid (skipped, the others written; the first 100
+ * are in `failures`, `cause` is the first entry error), or the store or the source failed (the warm stopped;
+ * `cause` is the `CacheStoreError` or the source's error). `context` has `written`, `failed` and `seen`.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof CacheWarmError) log.warn({ written: e.written, failed: e.failures.length }) }
+ * ```
+ */
+export class CacheWarmError extends DbkitError {
+  static readonly code = CacheErrorCodes.WARM;
+  /** Entries written before the warm ended. */
+  readonly written: number;
+  /** Invalid entries (at most 100 listed). */
+  readonly failures: readonly CacheWarmFailure[];
+  /** What stopped the warm: 'entries' (invalid entries, everything else written), 'store' or 'source'. */
+  readonly reason: 'entries' | 'store' | 'source';
+
+  constructor(
+    reason: 'entries' | 'store' | 'source',
+    counts: { written: number; failed: number; seen: number },
+    failures: readonly CacheWarmFailure[],
+    options: DbkitErrorOptions = {},
+  ) {
+    const what =
+      reason === 'entries'
+        ? `${counts.failed} of ${counts.seen} entries could not be written`
+        : `the ${reason} failed after ${counts.written} of ${counts.seen} entries${
+            options.cause === undefined ? '' : `: ${causeText(options.cause)}`
+          }`;
+    super(CacheErrorCodes.WARM, `cache warm incomplete: ${what}`, {
+      ...options,
+      context: { ...options.context, reason, ...counts },
+    });
+    this.written = counts.written;
+    this.failures = failures;
+    this.reason = reason;
   }
 }

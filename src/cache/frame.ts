@@ -6,8 +6,10 @@ import { CacheCorruptEntryError } from './errors.js';
  *   0  u8   magic 0xDB
  *   1  u8   format version (1)
  *   2  u8   codec id (0 none, 1 lz4, 2 gzip, 3 brotli, 4 zstd)
- *   3  u8   flags (bit 0: tag section present)
+ *   3  u8   flags (bit 0: tag section present; bit 1: logical expiry present)
  *   4  u32  uncompressed payload length
+ *   [expiry] f64 logical expiry, ms since the epoch (entries written with `grace`: Redis keeps them ttl + grace,
+ *            readers treat them as stale from this instant; frames without it expire with their Redis TTL)
  *   [tag section] u16 count, then per tag: u16 byte length, utf-8 name, f64 version
  *   payload (serialized value, compressed with the codec)
  */
@@ -30,6 +32,7 @@ export const CACHE_FRAME_MAGIC = 0xdb;
  */
 export const CACHE_FRAME_VERSION = 1;
 const FLAG_TAGS = 1;
+const FLAG_EXPIRY = 2;
 /** 'auto' compression: lz4 below this many serialized bytes, gzip at or above. */
 export const AUTO_LARGE_BYTES = 16 * 1024;
 /**
@@ -59,6 +62,8 @@ export interface DecodedFrame {
   /** Tag versions the entry was written against. */
   tags: Array<[string, number]>;
   storedBytes: number;
+  /** Logical expiry (ms since the epoch) of an entry written with grace; undefined for other entries. */
+  expiresAt?: number;
 }
 
 /**
@@ -73,6 +78,7 @@ export function encodeCacheFrame(
   raw: Buffer,
   compression: FrameCompression,
   tags: ReadonlyArray<readonly [string, number]> = [],
+  expiresAt?: number,
 ): { frame: Buffer; codec: CacheCodecName } {
   let codec: CacheCodecName = 'none';
   let payload = raw;
@@ -96,13 +102,15 @@ export function encodeCacheFrame(
     return b;
   });
   const tagBytes = tags.length ? 2 + tagBufs.reduce((n, b) => n + 2 + b.length + 8, 0) : 0;
-  const frame = Buffer.allocUnsafe(HEADER + tagBytes + payload.length);
+  const expiryBytes = expiresAt === undefined ? 0 : 8;
+  const frame = Buffer.allocUnsafe(HEADER + expiryBytes + tagBytes + payload.length);
   frame[0] = CACHE_FRAME_MAGIC;
   frame[1] = CACHE_FRAME_VERSION;
   frame[2] = CACHE_CODEC_IDS[codec];
-  frame[3] = tags.length ? FLAG_TAGS : 0;
+  frame[3] = (tags.length ? FLAG_TAGS : 0) | (expiryBytes ? FLAG_EXPIRY : 0);
   frame.writeUInt32BE(raw.length, 4);
   let o = HEADER;
+  if (expiresAt !== undefined) o = frame.writeDoubleBE(expiresAt, o);
   if (tags.length) {
     o = frame.writeUInt16BE(tags.length, o);
     tags.forEach(([, version], i) => {
@@ -135,7 +143,7 @@ export function decodeCacheFrame(frame: Buffer, maxDecompressedBytes: number): D
   const codecId = frame[2]!;
   const codec = codecById(codecId);
   const flags = frame[3]!;
-  if (flags & ~FLAG_TAGS) throw new CacheCorruptEntryError(`unknown flags ${flags}`);
+  if (flags & ~(FLAG_TAGS | FLAG_EXPIRY)) throw new CacheCorruptEntryError(`unknown flags ${flags}`);
   const rawLength = frame.readUInt32BE(4);
   if (rawLength > maxDecompressedBytes) {
     throw new CacheCorruptEntryError(`entry of ${rawLength} bytes exceeds maxDecompressedBytes`, {
@@ -143,6 +151,13 @@ export function decodeCacheFrame(frame: Buffer, maxDecompressedBytes: number): D
     });
   }
   let o = HEADER;
+  let expiresAt: number | undefined;
+  if (flags & FLAG_EXPIRY) {
+    if (frame.length < HEADER + 8) throw new CacheCorruptEntryError('expiry overruns the frame');
+    expiresAt = frame.readDoubleBE(o);
+    o += 8;
+    if (!Number.isFinite(expiresAt)) throw new CacheCorruptEntryError('bad expiry');
+  }
   const tags: Array<[string, number]> = [];
   try {
     if (flags & FLAG_TAGS) {
@@ -172,7 +187,9 @@ export function decodeCacheFrame(frame: Buffer, maxDecompressedBytes: number): D
   if (raw.length !== rawLength) {
     throw new CacheCorruptEntryError(`payload is ${raw.length} bytes, header says ${rawLength}`);
   }
-  return { codec: codecNameById(codecId)!, raw, tags, storedBytes: frame.length };
+  const decoded: DecodedFrame = { codec: codecNameById(codecId)!, raw, tags, storedBytes: frame.length };
+  if (expiresAt !== undefined) decoded.expiresAt = expiresAt;
+  return decoded;
 }
 
 /** Reads only the header: codec and uncompressed length (for memory analysis). */

@@ -21,6 +21,8 @@ export {
   CacheSerializeError,
   CacheStoreError,
   CacheValueTooLargeError,
+  CacheWarmError,
+  type CacheWarmFailure,
 } from './errors.js';
 export {
   CACHE_FRAME_MAGIC,
@@ -49,5 +51,7 @@ export {
 } from './redis-client.js';
 export { type RedisStoreOptions, redisKeySlot, redisStore } from './redis-store.js';
 export { type CacheSerializer, defaultSerializer, jsonSerializer, msgpackSerializer } from './serializer.js';
+export { type LockWaitOutcome, lockKey } from './single-flight.js';
 export { type CacheStore, type CacheStoreEntry, globToRegExp, redisGlobMatcher } from './store.js';
 export { type CacheTtl, parseCacheTtl } from './ttl.js';
+export type { CacheWarmOptions, CacheWarmProgress, CacheWarmResult, CacheWarmSource } from './warm.js';

@@ -109,6 +109,10 @@ export function encodeNamespace(namespace: string): string {
  *
  *   `<ns>:k:<key>`            entries (the user key verbatim: a `{...}` in it is the user's own hash tag)
  *   `<ns>:t:{<ns>}:<tag>`     tag version counters, all in one hash slot per namespace (one MGET on a Cluster)
+ *   `<ns>:l:{<slot>}:<key>`   distributed single-flight locks; `<slot>` puts the lock in its entry's hash slot
+ *                             (see `lockKey` in single-flight.ts). Never matched by entry patterns; `clear()`
+ *                             deletes them, which costs at most one extra loader call.
+ *   channel `<ns>:c:flight`   pub/sub: "this key's load finished" (not a key)
  *
  * @example
  * ```ts
@@ -122,11 +126,17 @@ export class CacheKeyspace {
   readonly entryPrefix: string;
   /** Prefix of every tag counter key. */
   readonly tagPrefix: string;
+  /** Prefix of every distributed single-flight lock key. */
+  readonly lockPrefix: string;
+  /** Pub/sub channel where a lock holder announces the end of a load. */
+  readonly flightChannel: string;
 
   constructor(readonly namespace: string) {
     this.prefix = encodeNamespace(namespace);
     this.entryPrefix = `${this.prefix}:k:`;
     this.tagPrefix = `${this.prefix}:t:{${this.prefix}}:`;
+    this.lockPrefix = `${this.prefix}:l:`;
+    this.flightChannel = `${this.prefix}:c:flight`;
   }
 
   /** Store key of the entry for a user key. */

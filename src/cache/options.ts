@@ -92,6 +92,37 @@ export interface QueryCacheOptions {
    * @default { failureThreshold: 5, resetTimeoutMs: 5000 }
    */
   circuitBreaker?: CircuitBreakerOptions | false;
+
+  // --- stampede protection, grace (issue #14: single-flight.ts, query-cache.ts loader path) ---
+  /**
+   * How concurrent misses of one key share a single loader call. 'process': per key, per process (callers in
+   * other processes load too). 'distributed': a short Redis lock per key (`SET NX PX`, renewed while the loader
+   * runs), so one loader call across every process; the others wait for the value at most `lockTimeout`, then
+   * load themselves. With Redis down it falls back to 'process'. Needs a Redis store.
+   * @default 'process'
+   */
+  singleFlight?: 'process' | 'distributed';
+  /**
+   * TTL of a distributed single-flight lock, renewed every third of it while the loader runs: the longest a
+   * crashed holder blocks the other processes.
+   * @default '3s'
+   */
+  lockTtl?: CacheTtl;
+  /**
+   * Longest a caller waits for another process's load of the same key (distributed single-flight) before it
+   * calls the loader itself.
+   * @default '5s'
+   */
+  lockTimeout?: CacheTtl;
+  /**
+   * How long an entry stays usable after its TTL: `getOrSet`, `wrap` and `cached` return it (a "stale serve")
+   * at once while one background refresh runs (one per key per process; one across processes with
+   * 'distributed'). A failing refresh keeps the stale value and is counted (`refreshErrors`). `get` and
+   * `getMany` never return an entry past its TTL. Seconds or a string like '10m'; 0 or false turns it off.
+   * @default false
+   */
+  grace?: CacheTtl | 0 | false;
+  // --- end stampede protection, grace ---
 }
 
 /** Per-call options of `set`, `getOrSet`, `wrap` and `cached`. */
@@ -118,6 +149,12 @@ export interface ResolvedQueryCacheOptions {
   onError: QueryCacheOptions['onError'];
   operationTimeoutMs: number;
   circuitBreaker: { failureThreshold: number; resetTimeoutMs: number } | false;
+  // --- stampede protection, grace ---
+  singleFlight: 'process' | 'distributed';
+  lockTtlMs: number;
+  lockTimeoutMs: number;
+  /** 0 when grace is off. */
+  graceMs: number;
 }
 
 const defaults = {
@@ -129,6 +166,9 @@ const defaults = {
   failOpen: true,
   operationTimeoutMs: 250,
   circuitBreaker: { failureThreshold: 5, resetTimeoutMs: 5000 },
+  singleFlight: 'process',
+  lockTtl: '3s',
+  lockTimeout: '5s',
 } as const;
 
 // The frame header stores the length as u32; a Buffer cannot be larger than MAX_LENGTH anyway.
@@ -176,7 +216,18 @@ export function resolveQueryCacheOptions(options: QueryCacheOptions): ResolvedQu
     });
   }
   const cb = options.circuitBreaker ?? defaults.circuitBreaker;
+  const singleFlight = options.singleFlight ?? defaults.singleFlight;
+  if (singleFlight !== 'process' && singleFlight !== 'distributed') {
+    throw new ConfigError(`singleFlight must be 'process' or 'distributed', got ${String(singleFlight)}`, {
+      context: { field: 'singleFlight' },
+    });
+  }
+  const grace = options.grace;
   return {
+    singleFlight,
+    lockTtlMs: parseCacheTtl(options.lockTtl ?? defaults.lockTtl, 'lockTtl'),
+    lockTimeoutMs: parseCacheTtl(options.lockTimeout ?? defaults.lockTimeout, 'lockTimeout'),
+    graceMs: grace === undefined || grace === false || grace === 0 ? 0 : parseCacheTtl(grace, 'grace'),
     namespace: options.namespace,
     ttlMs: parseCacheTtl(options.ttl),
     compression,

@@ -23,9 +23,11 @@ import {
   resolveQueryCacheOptions,
 } from './options.js';
 import { redisStore } from './redis-store.js';
+import { DistributedFlight, type HeldLock, type LockWaitOutcome } from './single-flight.js';
 import type { CacheStore, CacheStoreEntry } from './store.js';
 import { StoreGuard } from './store-guard.js';
 import { parseCacheTtl } from './ttl.js';
+import { type CacheWarmOptions, type CacheWarmResult, type CacheWarmSource, warmCache } from './warm.js';
 
 /** Counters of one {@link QueryCache} (the shape monitoring reads). */
 export interface QueryCacheStats {
@@ -54,6 +56,19 @@ export interface QueryCacheStats {
   /** Entries written per codec actually used. */
   codecs: Record<string, number>;
   circuit: CircuitState;
+  // --- stampede protection, grace, warm ---
+  /** Loads that waited for another process's load of the same key (distributed single-flight). */
+  lockWaits: number;
+  /** Of those, waits that hit `lockTimeout` (the caller then loaded itself). */
+  lockTimeouts: number;
+  /** Entries returned past their TTL, within grace (also counted as hits). */
+  staleServes: number;
+  /** Background refreshes of stale entries that wrote a new value. */
+  refreshes: number;
+  /** Background refreshes that failed (loader error or store failure): the stale value stayed. */
+  refreshErrors: number;
+  /** Entries written by `warm()`. */
+  warmed: number;
 }
 
 /** One entry of {@link QueryCache.setMany}. */
@@ -64,7 +79,8 @@ export interface CacheManyEntry<T = unknown> extends CacheSetOptions {
 
 type Versions = Map<string, number>;
 type Lookup =
-  | { hit: true; value: unknown }
+  /** `stale`: past its TTL, within grace (only returned to lookups with ALLOW_STALE). */
+  | { hit: true; value: unknown; stale?: true }
   /** `failed`: the store failed or was skipped, so the write-back is skipped too (never pay a timeout twice). */
   | { hit: false; versions: Versions; failed: boolean };
 
@@ -74,6 +90,9 @@ type Failed = typeof FAILED;
 const NO_VERSIONS: Versions = new Map();
 const MISS_FAILED: Lookup = { hit: false, versions: NO_VERSIONS, failed: true };
 const MISS_CLEAN: Lookup = { hit: false, versions: NO_VERSIONS, failed: false };
+/** Lookup modes (bit flags): return an entry past its TTL within grace; do not count a miss (re-reads). */
+const ALLOW_STALE = 1;
+const QUIET = 2;
 
 /**
  * A compressing query cache over a {@link CacheStore}: see {@link createQueryCache}.
@@ -100,7 +119,17 @@ export class QueryCache {
     oversize: 0,
     bytesRaw: 0,
     bytesStored: 0,
+    lockWaits: 0,
+    lockTimeouts: 0,
+    staleServes: 0,
+    refreshes: 0,
+    refreshErrors: 0,
+    warmed: 0,
   };
+  /** Distributed single-flight (singleFlight: 'distributed'). */
+  private readonly flight: DistributedFlight | undefined;
+  /** Keys with a background refresh running in this process (grace). */
+  private readonly refreshing = new Set<string>();
   private readonly codecCounts: Record<string, number> = {};
 
   constructor(options: QueryCacheOptions) {
@@ -111,6 +140,13 @@ export class QueryCache {
     this.store = options.store ?? redisStore(options.redis!);
     this.keyspace = new CacheKeyspace(this.options.namespace);
     this.guard = new StoreGuard(this.store, this.options);
+    const o = this.options;
+    this.flight =
+      o.singleFlight === 'distributed'
+        ? new DistributedFlight(this.store, this.keyspace, this.guard, o.lockTtlMs, o.lockTimeoutMs, {
+            waited: (key, durationMs, outcome) => this.lockWaited(key, durationMs, outcome),
+          })
+        : undefined;
   }
 
   /** Reads a value; undefined on a miss (or when the store is down and failOpen). */
@@ -137,15 +173,51 @@ export class QueryCache {
 
   /**
    * Returns the cached value, or calls `loader` once (per key, per process, however many concurrent
-   * callers), stores its result and returns it. A loader error reaches every waiter and is not cached.
+   * callers; across processes with `singleFlight: 'distributed'`), stores its result and returns it. A loader
+   * error reaches every waiter of this process and is not cached. With `grace`, an entry past its TTL is
+   * returned at once while one background refresh runs.
    */
   async getOrSet<T>(key: string, loader: () => T | Promise<T>, options: CacheSetOptions = {}): Promise<T> {
     const full = this.entryKey(key);
     const running = this.inflight.get(full);
     if (running) return running as Promise<T>;
-    const p = this.load(key, loader, options).finally(() => this.inflight.delete(full));
+    const p = this.load(key, full, loader, options).finally(() => this.inflight.delete(full));
     this.inflight.set(full, p);
     return p;
+  }
+
+  /**
+   * Preloads entries (an array, any iterable, or an async iterable such as a database cursor) with pipelined
+   * writes: `batchSize` entries per pipeline, `concurrency` pipelines in flight. Invalid entries (bad key,
+   * unserializable, oversize) are skipped and reported at the end; a store failure stops the warm at once.
+   * Rejects with `CacheWarmError` (`E_CACHE_WARM`, counts in `context`) in both cases.
+   *
+   * @example
+   * ```ts
+   * async function* products() {
+   *   for await (const rows of sql`select * from products`.cursor(1000))
+   *     for (const p of rows) yield { key: `product:${p.id}`, value: p }
+   * }
+   * await cache.warm(products(), { concurrency: 4, onProgress: ({ written }) => log.info({ written }) })
+   * ```
+   */
+  warm<T>(source: CacheWarmSource<T>, options: CacheWarmOptions = {}): Promise<CacheWarmResult> {
+    return warmCache(this.options.namespace, source, options, {
+      prepare: (e) => this.prepare([e], 'throw')[0]!,
+      write: async (batch) => {
+        const tags = new Set<string>();
+        for (const e of batch) for (const t of e.tags) tags.add(t);
+        const versions = tags.size
+          ? await this.strict('warm', () => this.readVersions([...tags]))
+          : NO_VERSIONS;
+        await this.write(
+          batch,
+          batch.map(() => versions),
+          true,
+        );
+        this.counters.warmed += batch.length;
+      },
+    });
   }
 
   /** Reads many keys in one round trip (per cluster node); undefined for misses, in key order. */
@@ -167,6 +239,7 @@ export class QueryCache {
       const f = frames[i];
       if (!f) continue;
       const d = this.decode(keys[i]!, f);
+      if (d?.expiresAt !== undefined && d.expiresAt <= Date.now()) continue; // past its TTL (kept for grace)
       decoded[i] = d;
       if (d?.tags.length) {
         tagSet ??= new Set();
@@ -351,10 +424,39 @@ export class QueryCache {
     return tags;
   }
 
-  private async load<T>(key: string, loader: () => T | Promise<T>, options: CacheSetOptions): Promise<T> {
+  private async load<T>(
+    key: string,
+    full: string,
+    loader: () => T | Promise<T>,
+    options: CacheSetOptions,
+  ): Promise<T> {
     const tags = this.checkTags(options.tags);
-    const found = await this.lookup(key, tags);
-    if (found.hit) return found.value as T;
+    const found = await this.lookup(key, tags, this.options.graceMs ? ALLOW_STALE : 0);
+    if (found.hit) {
+      if (found.stale) this.serveStale(key, full, loader, options, tags);
+      return found.value as T;
+    }
+    // A failing store was already paid for by the lookup: no lock either (per-process single-flight).
+    if (found.failed || this.flight === undefined) return this.loadAndWrite(key, loader, options, found);
+    let last: Lookup = found;
+    return this.flight.run<T>(key, {
+      reread: async () => {
+        const r = await this.lookup(key, tags, QUIET);
+        if (r.hit) return { hit: true, value: r.value as T };
+        last = r;
+        return { hit: false, failed: r.failed };
+      },
+      load: () => this.loadAndWrite(key, loader, options, last),
+    });
+  }
+
+  /** Calls the loader and writes its value against the tag versions `before` read before the call. */
+  private async loadAndWrite<T>(
+    key: string,
+    loader: () => T | Promise<T>,
+    options: CacheSetOptions,
+    before: Lookup,
+  ): Promise<T> {
     this.counters.loaderCalls++;
     const t0 = performance.now();
     let value: T;
@@ -371,11 +473,84 @@ export class QueryCache {
     }
     publish('loader', () => ({ namespace: this.options.namespace, key, durationMs: performance.now() - t0 }));
     // The lookup already paid for a failing store (timeout, error or open circuit): do not wait on it again.
-    if (found.failed) return value;
+    if (before.hit || before.failed) return value;
     const prepared = this.prepare([{ key, value, ...options }], 'skip');
     // Tag versions were read before the loader ran: an invalidation during the load makes this entry stale.
-    if (prepared.length) await this.write(prepared, [found.versions]);
+    if (prepared.length) await this.write(prepared, [before.versions]);
     return value;
+  }
+
+  /** Counts a stale serve and starts the key's background refresh unless one is running in this process. */
+  private serveStale<T>(
+    key: string,
+    full: string,
+    loader: () => T | Promise<T>,
+    options: CacheSetOptions,
+    tags: readonly string[],
+  ): void {
+    this.counters.staleServes++;
+    publish('stale', () => ({ namespace: this.options.namespace, key }));
+    if (this.refreshing.has(full)) return;
+    this.refreshing.add(full);
+    void this.refresh(key, loader, options, tags).finally(() => this.refreshing.delete(full));
+  }
+
+  /** One background refresh (never rejects: failures are counted and published). */
+  private async refresh<T>(
+    key: string,
+    loader: () => T | Promise<T>,
+    options: CacheSetOptions,
+    tags: readonly string[],
+  ): Promise<void> {
+    const namespace = this.options.namespace;
+    const t0 = performance.now();
+    let lock: HeldLock | undefined;
+    try {
+      if (this.flight) {
+        const l = await this.flight.tryLock(key);
+        if (l === 'held') {
+          publish('refresh', () => ({
+            namespace,
+            key,
+            outcome: 'skipped',
+            durationMs: performance.now() - t0,
+          }));
+          return;
+        }
+        if (l !== 'failed') lock = l;
+      }
+      const versions = tags.length ? await this.op('get', key, () => this.readVersions(tags)) : NO_VERSIONS;
+      await this.loadAndWrite(
+        key,
+        loader,
+        options,
+        versions === FAILED ? MISS_FAILED : { hit: false, versions, failed: false },
+      );
+      this.counters.refreshes++;
+      publish('refresh', () => ({
+        namespace,
+        key,
+        outcome: 'refreshed',
+        durationMs: performance.now() - t0,
+      }));
+    } catch (error) {
+      this.counters.refreshErrors++;
+      publish('refresh', () => ({
+        namespace,
+        key,
+        outcome: 'failed',
+        durationMs: performance.now() - t0,
+        error,
+      }));
+    } finally {
+      await lock?.release();
+    }
+  }
+
+  private lockWaited(key: string, durationMs: number, outcome: LockWaitOutcome): void {
+    this.counters.lockWaits++;
+    if (outcome === 'timeout') this.counters.lockTimeouts++;
+    publish('lockWait', () => ({ namespace: this.options.namespace, key, durationMs, outcome }));
   }
 
   /**
@@ -383,28 +558,34 @@ export class QueryCache {
    * path (no tags given, entry written without tags: the common read) is one GET, one decode, no Map and no
    * async function frame of its own.
    */
-  private lookup(key: string, tags: readonly string[] | undefined): Promise<Lookup> {
+  private lookup(key: string, tags: readonly string[] | undefined, mode = 0): Promise<Lookup> {
     const full = this.entryKey(key);
-    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags);
+    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags, mode);
     if (this.guard.skipping()) {
       if (!this.options.failOpen) return Promise.reject(this.guard.circuitOpen('get', key));
-      return Promise.resolve(this.missed(key, MISS_FAILED));
+      return Promise.resolve(this.missed(key, MISS_FAILED, mode));
     }
     return this.guard
       .run('get', key, () => this.store.get(full))
       .then(
-        (frame) => this.found(key, full, frame, NO_VERSIONS),
+        (frame) => this.found(key, full, frame, NO_VERSIONS, mode),
         (e: unknown) => {
-          if (this.options.failOpen && e instanceof CacheStoreError) return this.missed(key, MISS_FAILED);
+          if (this.options.failOpen && e instanceof CacheStoreError)
+            return this.missed(key, MISS_FAILED, mode);
           throw e;
         },
       );
   }
 
-  private async lookupTagged(key: string, full: string, tags: readonly string[]): Promise<Lookup> {
+  private async lookupTagged(
+    key: string,
+    full: string,
+    tags: readonly string[],
+    mode: number,
+  ): Promise<Lookup> {
     const r = await this.op('get', key, () => Promise.all([this.store.get(full), this.readVersions(tags)]));
-    if (r === FAILED) return this.missed(key, MISS_FAILED);
-    return this.found(key, full, r[0], r[1]);
+    if (r === FAILED) return this.missed(key, MISS_FAILED, mode);
+    return this.found(key, full, r[0], r[1], mode);
   }
 
   /** What a read found: a hit, or a miss carrying the tag versions for the write-back. */
@@ -413,44 +594,57 @@ export class QueryCache {
     full: string,
     frame: Buffer | null,
     versions: Versions,
+    mode: number,
   ): Lookup | Promise<Lookup> {
     const d = frame ? this.decode(key, frame) : undefined;
-    if (!d)
+    // An entry past its TTL (kept by Redis for grace) is a miss, except for getOrSet with grace.
+    const stale = d?.expiresAt !== undefined && d.expiresAt <= Date.now();
+    if (!d || (stale && !(mode & ALLOW_STALE)))
       return this.missed(
         key,
         versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
+        mode,
       );
     if (d.tags.length === 0) {
       const value = this.deserialize(key, d);
-      if (value !== FAILED) return { hit: true, value };
+      if (value !== FAILED) return stale ? { hit: true, value, stale } : { hit: true, value };
       return this.missed(
         key,
         versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
+        mode,
       );
     }
-    return this.foundTagged(key, full, d, versions);
+    return this.foundTagged(key, full, d, versions, mode, stale);
   }
 
-  private async foundTagged(key: string, full: string, d: DecodedFrame, versions: Versions): Promise<Lookup> {
+  private async foundTagged(
+    key: string,
+    full: string,
+    d: DecodedFrame,
+    versions: Versions,
+    mode: number,
+    stale: boolean,
+  ): Promise<Lookup> {
     let current = versions;
     const missing = d.tags.map(([t]) => t).filter((t) => !versions.has(t));
     if (missing.length) {
       const more = await this.op('get', key, () => this.readVersions(missing));
-      if (more === FAILED) return this.missed(key, { hit: false, versions, failed: true });
+      if (more === FAILED) return this.missed(key, { hit: false, versions, failed: true }, mode);
       current = new Map([...versions, ...more]);
     }
+    // An invalidated entry is never served, not even within grace.
     if (this.fresh(d.tags, current)) {
       const value = this.deserialize(key, d);
-      if (value !== FAILED) return { hit: true, value };
+      if (value !== FAILED) return stale ? { hit: true, value, stale } : { hit: true, value };
     } else {
       const gone = await this.op('delete', key, () => this.store.delete([full]));
-      if (gone === FAILED) return this.missed(key, { hit: false, versions, failed: true });
+      if (gone === FAILED) return this.missed(key, { hit: false, versions, failed: true }, mode);
     }
-    return this.missed(key, { hit: false, versions, failed: false });
+    return this.missed(key, { hit: false, versions, failed: false }, mode);
   }
 
-  private missed(key: string, result: Lookup): Lookup {
-    this.miss(key);
+  private missed(key: string, result: Lookup, mode = 0): Lookup {
+    if (!(mode & QUIET)) this.miss(key);
     return result;
   }
 
@@ -528,8 +722,12 @@ export class QueryCache {
     return out;
   }
 
-  private async write(entries: readonly PreparedEntry[], versions: ReadonlyArray<Versions>) {
+  /** Writes prepared entries in one call (pipelined for many); `strict`: throw on store failure (warm). */
+  private async write(entries: readonly PreparedEntry[], versions: ReadonlyArray<Versions>, strict = false) {
     const o = this.options;
+    // With grace, Redis keeps an entry ttl + grace and its frame carries the logical expiry (ttl).
+    const grace = o.graceMs;
+    const now = grace ? Date.now() : 0;
     const compression = {
       codec: o.compression,
       level: o.compressionLevel,
@@ -542,14 +740,15 @@ export class QueryCache {
     entries.forEach((e, i) => {
       const v = versions[i] ?? NO_VERSIONS;
       const tags = e.tags.map((t) => [t, v.get(t) ?? 0] as const);
-      const { frame, codec } = encodeCacheFrame(e.raw, compression, tags);
-      batch.push({ key: e.full, value: frame, ttlMs: e.ttlMs });
+      const { frame, codec } = encodeCacheFrame(e.raw, compression, tags, grace ? now + e.ttlMs : undefined);
+      batch.push({ key: e.full, value: frame, ttlMs: e.ttlMs + grace });
       meta.push({ raw: e.raw.length, stored: frame.length, codec, key: e.key });
     });
     const one = batch.length === 1 ? batch[0]! : undefined;
-    const done = await this.op(one ? 'set' : 'setMany', one ? entries[0]!.key : undefined, () =>
-      one ? this.store.set(one.key, one.value, one.ttlMs) : this.store.setMany(batch),
-    );
+    const call = () => (one ? this.store.set(one.key, one.value, one.ttlMs) : this.store.setMany(batch));
+    const done = strict
+      ? await this.strict(one ? 'set' : 'setMany', call)
+      : await this.op(one ? 'set' : 'setMany', one ? entries[0]!.key : undefined, call);
     if (done === FAILED) return;
     for (const m of meta) {
       this.counters.sets++;
@@ -600,7 +799,8 @@ export class QueryCache {
   }
 }
 
-interface PreparedEntry {
+/** An entry serialized and checked, ready to write (internal; see `prepare`). */
+export interface PreparedEntry {
   key: string;
   full: string;
   raw: Buffer;

@@ -40,6 +40,11 @@ export function registerOtelMetrics(
     unit: '1',
   });
   const cacheCircuit = meter.createObservableGauge('dbkit.cache.circuit.open', { unit: '1' });
+  const cacheLockWaits = meter.createObservableCounter('dbkit.cache.lock.waits', { unit: '{wait}' });
+  const cacheLockTimeouts = meter.createObservableCounter('dbkit.cache.lock.timeouts', { unit: '{timeout}' });
+  const cacheStale = meter.createObservableCounter('dbkit.cache.stale_serves', { unit: '{serve}' });
+  const cacheRefreshErrors = meter.createObservableCounter('dbkit.cache.refresh.errors', { unit: '{error}' });
+  const cacheWarmed = meter.createObservableCounter('dbkit.cache.warmed', { unit: '{entry}' });
   const clients = meter.createObservableCounter('dbkit.clients.created', { unit: '{client}' });
   const pgConns = meter.createObservableUpDownCounter('dbkit.postgres.connections', { unit: '{connection}' });
   const redisMem = meter.createObservableGauge('dbkit.redis.memory.used', { unit: 'By' });
@@ -63,6 +68,11 @@ export function registerOtelMetrics(
     cacheBytes,
     cacheCompression,
     cacheCircuit,
+    cacheLockWaits,
+    cacheLockTimeouts,
+    cacheStale,
+    cacheRefreshErrors,
+    cacheWarmed,
     clients,
     pgConns,
     redisMem,
@@ -94,6 +104,12 @@ export function registerOtelMetrics(
       r.observe(cacheBytes, c.bytesRaw, { ...a, 'dbkit.cache.stage': 'raw' });
       r.observe(cacheBytes, c.bytesStored, { ...a, 'dbkit.cache.stage': 'stored' });
       r.observe(cacheCircuit, c.circuit === 'open' ? 1 : 0, a);
+      // (caches of older dbkit builds lack these counters: 0)
+      r.observe(cacheLockWaits, c.lockWaits ?? 0, a);
+      r.observe(cacheLockTimeouts, c.lockTimeouts ?? 0, a);
+      r.observe(cacheStale, c.staleServes ?? 0, a);
+      r.observe(cacheRefreshErrors, c.refreshErrors ?? 0, a);
+      r.observe(cacheWarmed, c.warmed ?? 0, a);
     }
     for (const [kind, v] of Object.entries(s.clients?.created ?? {}))
       r.observe(clients, v, { 'dbkit.client.kind': kind });

@@ -110,6 +110,32 @@ export function registerPromMetrics(
   cache('gauge', 'dbkit_cache_circuit_open', '1 while the circuit breaker is open', (c) =>
     c.circuit === 'open' ? 1 : 0,
   );
+  // Stampede protection and grace (caches of older dbkit builds lack these counters: 0).
+  cache(
+    'counter',
+    'dbkit_cache_lock_waits_total',
+    'Loads that waited for another process (distributed single-flight)',
+    (c) => c.lockWaits ?? 0,
+  );
+  cache(
+    'counter',
+    'dbkit_cache_lock_timeouts_total',
+    'Lock waits that reached lockTimeout',
+    (c) => c.lockTimeouts ?? 0,
+  );
+  cache(
+    'counter',
+    'dbkit_cache_stale_serves_total',
+    'Entries served past their TTL, within grace',
+    (c) => c.staleServes ?? 0,
+  );
+  cache(
+    'counter',
+    'dbkit_cache_refresh_errors_total',
+    'Background refreshes that failed (the stale value stayed)',
+    (c) => c.refreshErrors ?? 0,
+  );
+  cache('counter', 'dbkit_cache_warmed_total', 'Entries written by warm()', (c) => c.warmed ?? 0);
   counter(
     'dbkit_cache_bytes_total',
     'Bytes written, before and after compression',

@@ -26,6 +26,12 @@ const cache = {
     compressionRatio: 4,
     codecs: { lz4: 1 },
     circuit: 'closed' as const,
+    lockWaits: 3,
+    lockTimeouts: 1,
+    staleServes: 7,
+    refreshes: 2,
+    refreshErrors: 1,
+    warmed: 100,
   }),
 };
 const clients = { stats: () => ({ created: { postgres: 1, redis: 2 }, closed: false }) };
@@ -87,6 +93,11 @@ describe('collectMetrics', () => {
     expect(line(text, 'dbkit_cache_hits_total{cache="users"}')).toBe(5);
     expect(line(text, 'dbkit_cache_bytes_total{cache="users",stage="stored"}')).toBe(1000);
     expect(line(text, 'dbkit_cache_compression_ratio{cache="users"}')).toBe(4);
+    expect(line(text, 'dbkit_cache_lock_waits_total{cache="users"}')).toBe(3);
+    expect(line(text, 'dbkit_cache_lock_timeouts_total{cache="users"}')).toBe(1);
+    expect(line(text, 'dbkit_cache_stale_serves_total{cache="users"}')).toBe(7);
+    expect(line(text, 'dbkit_cache_refresh_errors_total{cache="users"}')).toBe(1);
+    expect(line(text, 'dbkit_cache_warmed_total{cache="users"}')).toBe(100);
     expect(text).toContain('# HELP dbkit_cache_compression_ratio bytesRaw / bytesStored');
     expect(line(text, 'dbkit_clients_created_total{kind="redis"}')).toBe(2);
     // Running totals are counters, levels are gauges.
@@ -96,6 +107,8 @@ describe('collectMetrics', () => {
       'dbkit_cache_errors_total',
       'dbkit_cache_loader_calls_total',
       'dbkit_cache_bytes_total',
+      'dbkit_cache_lock_waits_total',
+      'dbkit_cache_stale_serves_total',
       'db_client_connection_timeouts_total',
       'dbkit_pool_errors_total',
       'dbkit_clients_created_total',
@@ -186,6 +199,8 @@ describe('collectMetrics', () => {
     expect(get('db.client.connection.wait_time')!.dataPoints.length).toBe(1);
     expect(get('dbkit.cache.hit_ratio')!.dataPoints[0]!.value).toBeCloseTo(5 / 6);
     expect(get('dbkit.cache.compression_ratio')!.dataPoints[0]!.value).toBe(4);
+    expect(get('dbkit.cache.lock.waits')!.dataPoints[0]!.value).toBe(3);
+    expect(get('dbkit.cache.stale_serves')!.dataPoints[0]!.value).toBe(7);
     // Running totals are monotonic sums (counters); levels are gauges.
     for (const name of [
       'dbkit.cache.hits',
@@ -194,6 +209,11 @@ describe('collectMetrics', () => {
       'db.client.connection.timeouts',
       'dbkit.pool.errors',
       'dbkit.cache.bytes_written',
+      'dbkit.cache.lock.waits',
+      'dbkit.cache.lock.timeouts',
+      'dbkit.cache.stale_serves',
+      'dbkit.cache.refresh.errors',
+      'dbkit.cache.warmed',
     ]) {
       const m = get(name)!;
       expect(m, name).toBeDefined();

@@ -1,0 +1,236 @@
+/**
+ * Stampede protection across processes: 4 worker processes (test/cache/fixtures/flight-worker.ts), 25 concurrent
+ * getOrSet of one missing key each, against a spawned Redis and the 3-node Cluster, on both ioredis majors.
+ * The failure matrix is faults x singleFlight modes; loader calls are counted in a file (a SIGKILLed holder too).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort, type SpawnedRedis, sleep, spawnRedis } from '../setup/index.js';
+import {
+  countFile,
+  type FlightReply,
+  type FlightRun,
+  type FlightTarget,
+  FlightWorker,
+  loaderCalls,
+} from './flight-workers.js';
+import { ioredisMajors, namespace } from './helpers.js';
+
+const PROCESSES = 4;
+const PER_PROCESS = 25;
+const LOADER_MS = 200;
+const LOCK_TTL_MS = 1000;
+// Generous: the machine is shared. A cell that does not settle within it fails.
+const SETTLE_MS = 20_000;
+
+const modes = ['process', 'distributed'] as const;
+type Mode = (typeof modes)[number];
+const faults = ['none', 'loader throws', 'loader hangs', 'holder dies', 'redis down', 'redis hangs'] as const;
+type Fault = (typeof faults)[number];
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([
+    p,
+    sleep(ms).then(() => {
+      throw new Error(`${what} did not settle within ${ms} ms`);
+    }),
+  ]);
+}
+
+const sum = (replies: FlightReply[], f: (r: FlightReply) => number) => replies.reduce((n, r) => n + f(r), 0);
+
+function expectValues(replies: FlightReply[], key: string) {
+  for (const r of replies) {
+    expect(r.results).toHaveLength(PER_PROCESS);
+    for (const x of r.results) {
+      expect(x, JSON.stringify(x)).toMatchObject({ ok: true, value: { key } });
+    }
+  }
+}
+
+const targets = ['redis', 'cluster'] as const;
+
+describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))(
+  `single-flight across ${PROCESSES} processes: ioredis %i, %s`,
+  (major, target) => {
+    let redis: SpawnedRedis | undefined;
+    let workers: FlightWorker[] = [];
+    let dest: FlightTarget;
+
+    beforeAll(async () => {
+      if (target === 'redis') {
+        redis = await spawnRedis();
+        dest = { url: redis.url };
+      } else dest = { nodes: inject('redisClusterNodes') };
+      workers = await Promise.all(Array.from({ length: PROCESSES }, () => FlightWorker.start(major, dest)));
+    });
+
+    afterAll(async () => {
+      const exits = await Promise.all(workers.map((w) => within(w.quit(), SETTLE_MS, 'worker exit')));
+      for (const [i, w] of workers.entries()) {
+        expect(w.stderr, `worker ${i} stderr`).toBe('');
+        expect(exits[i]).toEqual({ code: 0, signal: null });
+      }
+      await redis?.dispose();
+    });
+
+    /** Replaces a killed (or hung) worker, so later cells have 4 again. */
+    async function replace(i: number) {
+      const old = workers[i]!;
+      old.kill();
+      await old.exited;
+      expect(old.stderr, `worker ${i} stderr`).toBe('');
+      workers[i] = await FlightWorker.start(major, dest);
+    }
+
+    for (const fault of faults)
+      for (const mode of modes) {
+        const skip = fault.startsWith('redis ') && target === 'cluster';
+        // (the shared Cluster cannot be stopped: see 'an unreachable Cluster' below)
+        it.skipIf(skip)(`${fault} x ${mode}`, { timeout: 60_000 }, async () => {
+          const key = `hot:${fault.replace(/ /g, '-')}`;
+          const file = countFile(`${major}-${target}`);
+          const ns = namespace(`sf-${mode}`);
+          const run = (loader: FlightRun['loader']): FlightRun => ({
+            cache: {
+              namespace: ns,
+              ttl: 60,
+              singleFlight: mode as Mode,
+              lockTtl: `${LOCK_TTL_MS}ms`,
+              // Only the hang cell relies on lockTimeout; elsewhere it is far away, so a pass is not a timeout.
+              lockTimeout: fault === 'loader hangs' ? '1s' : '30s',
+            },
+            key,
+            n: PER_PROCESS,
+            loader,
+            loaderMs: LOADER_MS,
+            countFile: file,
+          });
+          await cell(fault as Fault, mode as Mode, run, key, file);
+        });
+      }
+
+    async function cell(
+      fault: Fault,
+      mode: Mode,
+      run: (loader: FlightRun['loader']) => FlightRun,
+      key: string,
+      file: string,
+    ) {
+      const all = (loader: FlightRun['loader'], ws = workers) =>
+        within(Promise.all(ws.map((w) => w.run(run(loader)).reply)), SETTLE_MS, `${fault} x ${mode}`);
+      switch (fault) {
+        case 'none': {
+          const replies = await all('ok');
+          expectValues(replies, key);
+          // Every caller of a process got its process's single load (or the distributed one).
+          for (const r of replies)
+            expect(new Set(r.results.map((x) => x.ok && x.value.loadedBy)).size).toBe(1);
+          expect(loaderCalls(file)).toBe(mode === 'distributed' ? 1 : PROCESSES);
+          expect(sum(replies, (r) => r.stats.lockTimeouts)).toBe(0);
+          if (mode === 'process') expect(sum(replies, (r) => r.stats.lockWaits)).toBe(0);
+          return;
+        }
+        case 'loader throws': {
+          const replies = await all('throw');
+          for (const r of replies)
+            for (const x of r.results)
+              expect(x).toMatchObject({ ok: false, name: 'Error', message: 'loader failed on purpose' });
+          // Errors are not cached: each process calls the loader once (in 'distributed', one after the other).
+          expect(loaderCalls(file)).toBe(PROCESSES);
+          expect(sum(replies, (r) => r.stats.lockTimeouts)).toBe(0);
+          return;
+        }
+        case 'loader hangs':
+        case 'holder dies': {
+          const [holder, ...others] = workers;
+          const h = holder!.run(run('hang'));
+          await within(h.loading, SETTLE_MS, 'the holder to start loading');
+          const pending = all('ok', others);
+          if (fault === 'holder dies') {
+            await sleep(300); // let the others find the lock taken
+            holder!.kill();
+          }
+          const killedAt = performance.now();
+          const replies = await pending;
+          const afterKill = performance.now() - killedAt;
+          expectValues(replies, key);
+          const calls = loaderCalls(file);
+          if (mode === 'process') {
+            expect(calls).toBe(PROCESSES);
+          } else if (fault === 'holder dies') {
+            // The dead holder's lock expired (no renewal) and exactly one successor loaded.
+            expect(calls).toBe(2);
+            expect(sum(replies, (r) => r.stats.lockTimeouts)).toBe(0);
+            expect(afterKill).toBeLessThan(LOCK_TTL_MS + SETTLE_MS / 2);
+          } else {
+            // A hung holder keeps renewing: the others wait lockTimeout, then load themselves.
+            expect(calls).toBeGreaterThanOrEqual(2);
+            expect(calls).toBeLessThanOrEqual(PROCESSES);
+            expect(sum(replies, (r) => r.stats.lockTimeouts)).toBeGreaterThanOrEqual(1);
+          }
+          await replace(0);
+          return;
+        }
+        case 'redis hangs':
+        case 'redis down': {
+          // down: SIGKILL (connections drop, the circuit opens at once); hangs: SIGSTOP (every call times out)
+          if (fault === 'redis down') await redis!.stop();
+          else redis!.pause();
+          try {
+            const replies = await all('ok');
+            expectValues(replies, key);
+            // Per-process single-flight: one load per process, nothing waits on a lock it cannot take.
+            expect(loaderCalls(file)).toBe(PROCESSES);
+            expect(sum(replies, (r) => r.stats.lockWaits)).toBe(0);
+            for (const r of replies)
+              expect(r.stats.errors + Number(r.stats.circuit !== 'closed')).toBeGreaterThan(0);
+          } finally {
+            if (fault === 'redis down') await redis!.start();
+            else redis!.resume();
+          }
+          return;
+        }
+      }
+    }
+  },
+);
+
+describe.each(ioredisMajors)('single-flight with an unreachable Cluster, ioredis %i', (major) => {
+  let workers: FlightWorker[] = [];
+  beforeAll(async () => {
+    const dead = { nodes: [{ host: '127.0.0.1', port: await freePort() }] };
+    workers = await Promise.all(Array.from({ length: PROCESSES }, () => FlightWorker.start(major, dead)));
+  });
+  afterAll(async () => {
+    const exits = await Promise.all(workers.map((w) => within(w.quit(), SETTLE_MS, 'worker exit')));
+    for (const [i, w] of workers.entries()) {
+      expect(w.stderr, `worker ${i} stderr`).toBe('');
+      expect(exits[i]).toEqual({ code: 0, signal: null });
+    }
+  });
+  for (const mode of modes)
+    it(`redis down x ${mode}: one load per process, values served`, { timeout: 60_000 }, async () => {
+      const file = countFile(`${major}-dead-cluster`);
+      const ns = namespace(`sf-dead-${mode}`);
+      const replies = await within(
+        Promise.all(
+          workers.map(
+            (w) =>
+              w.run({
+                cache: { namespace: ns, ttl: 60, singleFlight: mode, lockTtl: '1s', lockTimeout: '30s' },
+                key: 'hot',
+                n: PER_PROCESS,
+                loader: 'ok',
+                loaderMs: LOADER_MS,
+                countFile: file,
+              }).reply,
+          ),
+        ),
+        SETTLE_MS,
+        `dead cluster x ${mode}`,
+      );
+      expectValues(replies, 'hot');
+      expect(loaderCalls(file)).toBe(PROCESSES);
+      expect(sum(replies, (r) => r.stats.lockWaits)).toBe(0);
+    });
+});
