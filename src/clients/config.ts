@@ -166,7 +166,20 @@ function checkUrl(url: string | undefined, field: string, protocols: string[], s
       context: { field },
     });
   }
-  if (u.password) secrets.push(u.password, decodeURIComponent(u.password));
+  // postgres.js and ioredis decodeURIComponent the user name and password: a lone `%` would surface as a
+  // bare URIError from the first getter (or from this line). Say which URL, never the password.
+  let password: string;
+  try {
+    decodeURIComponent(u.username);
+    password = decodeURIComponent(u.password);
+  } catch (e) {
+    if (u.password) secrets.push(u.password);
+    throw new ConfigError(
+      `${field}: the user name or password contains a % that is not percent-encoded (write it as %25)`,
+      { cause: e, context: { field } },
+    );
+  }
+  if (u.password) secrets.push(u.password, password);
 }
 
 function checkPositive(pool: Required<ClientsPoolOptions>): void {

@@ -86,6 +86,32 @@ describe('config resolution', () => {
     }
   });
 
+  // postgres.js and ioredis both decodeURIComponent the password and throw a bare URIError on a lone `%`:
+  // the manager says which URL is wrong, as a ConfigError, without the password.
+  const undecodable = ['Hunter2%zz', 'Hunter2pw100%', '%Hunter2pw'];
+  const urlFields: Record<string, (pw: string) => Parameters<typeof resolveClientManagerConfig>[0]> = {
+    databaseUrl: (pw) => ({ env: {}, databaseUrl: `postgres://u:${pw}@h/db` }),
+    'replicaUrls[0]': (pw) => ({ env: {}, replicaUrls: [`postgres://u:${pw}@h/db`] }),
+    DATABASE_URL: (pw) => ({ env: { DATABASE_URL: `postgresql://u:${pw}@h/db` } }),
+    redisUrl: (pw) => ({ env: {}, redisUrl: `redis://:${pw}@h:6379` }),
+  };
+  it.each(Object.keys(urlFields).flatMap((f) => undecodable.map((pw) => [f, pw])))(
+    'rejects %s with a password %s that is not percent-encoded as a ConfigError naming the field',
+    (field, pw) => {
+      try {
+        resolveClientManagerConfig(urlFields[field]!(pw));
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        expect(isDbkitError(e, 'E_CONFIG')).toBe(true);
+        const text = `${(e as Error).message} ${JSON.stringify((e as ConfigError).context)}`;
+        expect(text).toContain(field === 'DATABASE_URL' ? 'databaseUrl' : field);
+        expect(text).toContain('%25');
+        expect(text).not.toContain('Hunter2');
+      }
+    },
+  );
+
   it('refuses a getter whose backend is not configured', () => {
     const m = track(createClientManager({ env: {} }));
     expect(() => m.sql()).toThrow(ConfigError);
