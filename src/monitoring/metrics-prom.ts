@@ -4,7 +4,7 @@ import { importLib } from '../internal/import-lib.js';
 import { MONITORING_CHANNELS } from './channels.js';
 import { SeededHistogram } from './metrics-histogram.js';
 import { idleConnections, type MetricSnapshot } from './metrics-snapshot.js';
-import type { PoolMonitor } from './pool-monitor.js';
+import { type PoolMonitor, poolMessageFilter } from './pool-monitor.js';
 
 type Lbl = Record<string, string>;
 type Fill = (s: MetricSnapshot, set: (labels: Lbl, v: number) => void) => void;
@@ -22,7 +22,7 @@ export function registerPromMetrics(
   bucketsMs: number[],
 ): () => void {
   const prom = importLib<typeof Prom>('prom-client', 'collectMetrics (Prometheus)');
-  const poolNames = new Set(pools.map((p) => p.name));
+  const mine = poolMessageFilter(pools);
   const names: string[] = [];
   const gauge = (name: string, help: string, labelNames: string[], fill: Fill) => {
     names.push(name);
@@ -173,11 +173,11 @@ export function registerPromMetrics(
   }
   const onAcquire = (m: unknown) => {
     const e = m as { pool: string; waitMs: number };
-    if (poolNames.has(e.pool)) wait.observe({ pool_name: e.pool }, e.waitMs / 1000);
+    if (mine(m)) wait.observe({ pool_name: e.pool }, e.waitMs / 1000);
   };
   const onQuery = (m: unknown) => {
     const e = m as { pool: string; kind: string; durationMs: number; error?: { code?: unknown } };
-    if (e.kind !== 'query' || !poolNames.has(e.pool)) return;
+    if (e.kind !== 'query' || !mine(m)) return;
     duration.observe(
       {
         pool_name: e.pool,

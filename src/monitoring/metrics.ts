@@ -5,6 +5,7 @@ import { registerOtelMetrics } from './metrics-otel.js';
 import { registerPromMetrics } from './metrics-prom.js';
 import { type MetricSources, snapshotter } from './metrics-snapshot.js';
 import { resolveMonitoringOptions } from './options.js';
+import { poolMessageFilter } from './pool-monitor.js';
 
 /** Options of {@link collectMetrics}: a prom-client registry and/or an OpenTelemetry meter, and the sources. */
 export interface CollectMetricsOptions extends MetricSources {
@@ -56,10 +57,10 @@ export function collectMetrics(options: CollectMetricsOptions): MetricsHandle {
   const bucketsMs = options.bucketsMs ?? resolveMonitoringOptions('pool').bucketsMs;
   const snapshot = snapshotter(options);
   const pools = options.pools ?? [];
-  const poolNames = new Set(pools.map((p) => p.name));
   const stops: Array<() => void> = [];
   if (options.registry) stops.push(registerPromMetrics(options.registry, snapshot, pools, bucketsMs));
-  if (options.meter) stops.push(registerOtelMetrics(options.meter, snapshot, poolNames, bucketsMs));
+  if (options.meter)
+    stops.push(registerOtelMetrics(options.meter, snapshot, poolMessageFilter(pools), bucketsMs));
   let stopped = false;
   return {
     stop() {

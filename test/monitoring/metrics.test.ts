@@ -205,6 +205,42 @@ describe('collectMetrics', () => {
     await provider.shutdown();
   });
 
+  // Two client managers in one process (multi-tenant hosts, tests) both name their pool 'primary'; so do
+  // two monitorPool() calls with the same name. Each registry/meter must count only its own pools.
+  it('counts only the pools it was given when another pool has the same name (Prometheus and OTel)', async () => {
+    const mine = monitorPool(postgres(db.url, { max: 2, onnotice: () => {} }), { name: 'twin' });
+    const other = monitorPool(postgres(db.url, { max: 2, onnotice: () => {} }), { name: 'twin' });
+    const reader = new TestReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    try {
+      const registry = new Registry();
+      const prom = collectMetrics({ registry, pools: [mine] });
+      const otel = collectMetrics({ meter: provider.getMeter('dbkit-twin'), pools: [mine] });
+      await mine.sql`select 1`;
+      for (let i = 0; i < 4; i++) await other.sql`select ${i}::int`;
+      await other.sql`select 1/0`.catch(() => {});
+      const text = await registry.metrics();
+      const ok =
+        'db_client_operation_duration_seconds_count{pool_name="twin",db_system_name="postgresql",error_type=""}';
+      expect(line(text, ok)).toBe(1);
+      expect(text).not.toMatch(/error_type="22012"/);
+      expect(line(text, 'db_client_connection_wait_time_seconds_count{pool_name="twin"}')).toBe(1);
+      const { resourceMetrics } = await reader.collect();
+      const metrics = resourceMetrics.scopeMetrics.flatMap((x) => x.metrics);
+      const duration = metrics.find((m) => m.descriptor.name === 'db.client.operation.duration')!;
+      const points = duration.dataPoints as Array<{ value: { count: number } }>;
+      expect(points.reduce((n, p) => n + p.value.count, 0)).toBe(1);
+      const wait = metrics.find((m) => m.descriptor.name === 'db.client.connection.wait_time')!;
+      expect((wait.dataPoints as Array<{ value: { count: number } }>)[0]!.value.count).toBe(1);
+      prom.stop();
+      otel.stop();
+    } finally {
+      await provider.shutdown();
+      await mine.sql.end({ timeout: 2 });
+      await other.sql.end({ timeout: 2 });
+    }
+  });
+
   it('needs a registry or a meter', () => {
     try {
       collectMetrics({ pools: [mon] });
