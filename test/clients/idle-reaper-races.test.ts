@@ -4,15 +4,20 @@
  * event-loop turn as the reaper's check (postgres.js buffers the write until setImmediate), and a backend
  * terminated while the reaper watches its socket. A reaped connection must never take a query with it.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type ClientManager, createClientManager } from '../../src/clients/index.js';
 import { sleep, terminateBackend, useTestDatabase, waitFor } from '../setup/index.js';
+import { usePgCluster } from '../setup/pg-cluster.js';
 
 const db = useTestDatabase('clients_reaper');
+// Our own server for the crash: SIGKILLing a backend makes the postmaster restart every backend.
+const cluster = usePgCluster();
 const admin = () => postgres(inject('pgAdminUrl'), { max: 1, onnotice: () => {} });
 const pids = async (appName: string) => {
   const a = admin();
@@ -166,4 +171,42 @@ describe('the idle reaper does not close a connection that has work', () => {
     await waitFor('the new connection to be reaped', async () => (await pids(appName)).length === 0, 10_000);
     expect(await sql`select 'again' as v`).toEqual([{ v: 'again' }]);
   });
+});
+
+describe('the idle reaper when the server crashes', () => {
+  it('a backend SIGKILLed under a watched pool: no uncaught error, the pool reconnects and reaps again', async () => {
+    const fixture = join(import.meta.dirname, 'fixtures/reaper-crash-child.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, cluster().url()], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr!.on('data', (c) => {
+      stderr += c;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor('the child to be ready', async () => /ready \d+,\d+/.test(stdout), 20_000);
+      const pid = Number(/ready (\d+),/.exec(stdout)![1]);
+      process.kill(pid, 'SIGKILL'); // a backend of our throwaway cluster
+      await sleep(300);
+      child.stdin!.write('go\n');
+      const code = await Promise.race([exited, sleep(40_000).then(() => 'timeout' as const)]);
+      expect(code).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(stderr).not.toMatch(/uncaught|unhandled|TypeError|RangeError/i);
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(result).toMatchObject({
+      answered: true,
+      reapedAfterCrash: true,
+      after: [{ v: 'after' }],
+      closeErrors: [],
+    });
+  }, 60_000);
 });
