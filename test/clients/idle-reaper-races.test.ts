@@ -63,11 +63,15 @@ describe('the idle reaper does not close a connection that has work', () => {
   });
 
   // What can take an idle connection in the same event-loop turn as the reaper's check: a query, a
-  // transaction (its BEGIN goes through postgres.js' own unsafe()), a reservation (writes nothing until its
+  // transaction (its BEGIN goes through postgres.js' own unsafe()), notify() (its own raw query), a reservation (writes nothing until its
   // first query), and the manager's health check (on the raw client).
   const starters: Record<string, (m: ClientManager) => Promise<unknown>> = {
     query: (m) => m.sql()`select 'landed' as v`,
     transaction: (m) => m.sql().begin(async (tx) => tx`select 'landed' as v`),
+    notify: async (m) => {
+      await m.sql().notify('dbkit_reap_race', 'x');
+      return [{ v: 'landed' }];
+    },
     reservation: async (m) => {
       const r = await m.sql().reserve();
       await sleep(1500); // longer than idle_timeout before its first query
