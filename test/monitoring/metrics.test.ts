@@ -241,6 +241,32 @@ describe('collectMetrics', () => {
     }
   });
 
+  // A second collectMetrics on the same registry, or a registry that already has a metric of one of our
+  // names (another exporter), made prom-client throw a plain Error halfway: the metrics registered before
+  // the clash stayed on the registry (and a retry clashed on the first of them).
+  it('refuses a registry that already has one of its metric names, leaving the registry as it was', async () => {
+    const registry = new Registry();
+    const { Gauge } = await import('prom-client');
+    new Gauge({ name: 'dbkit_pool_health_score', help: 'someone else', registers: [registry] });
+    const before = (await registry.getMetricsAsJSON()).map((m) => m.name);
+    try {
+      collectMetrics({ registry, pools: [mon] });
+      expect.unreachable();
+    } catch (e) {
+      expect(isDbkitError(e, 'E_CONFIG')).toBe(true);
+      expect((e as Error).message).toContain('dbkit_pool_health_score');
+    }
+    expect((await registry.getMetricsAsJSON()).map((m) => m.name)).toEqual(before);
+    // Twice on one registry: the second call is refused, the first one keeps working.
+    const fresh = new Registry();
+    const first = collectMetrics({ registry: fresh, pools: [mon] });
+    expect(() => collectMetrics({ registry: fresh, pools: [mon] })).toThrow(/already/);
+    await mon.sql`select 1`;
+    expect(await fresh.metrics()).toMatch(/db_client_operation_duration_seconds_count\{pool_name="metrics"/);
+    first.stop();
+    expect((await fresh.getMetricsAsJSON()).length).toBe(0);
+  });
+
   it('needs a registry or a meter', () => {
     try {
       collectMetrics({ pools: [mon] });
