@@ -1,10 +1,11 @@
+import { createServer, type Server } from 'node:net';
 import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { collectMetrics, isDbkitError, monitorPool, type PoolMonitor } from '../../src/monitoring/index.js';
-import { useTestDatabase } from '../setup/index.js';
+import { spawnRedis, useTestDatabase } from '../setup/index.js';
 
 const db = useTestDatabase('monmetrics');
 let mon: PoolMonitor;
@@ -266,6 +267,44 @@ describe('collectMetrics', () => {
     first.stop();
     expect((await fresh.getMetricsAsJSON()).length).toBe(0);
   });
+
+  // A scrape reads pg_stat_activity and Redis INFO. With the database or Redis hung (a server that accepts
+  // and never answers, a SIGSTOPped redis-server) the scrape waited for them (postgres.js' connect_timeout,
+  // ioredis' retries), past Prometheus' scrape timeout: every metric, the pool's too, was lost exactly
+  // during the outage. Those two parts are bounded; the rest is reported.
+  it('answers a scrape in bounded time when Postgres and Redis hang, with the pool metrics', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const silent: Server = createServer((s) => {
+      sockets.add(s);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const hungSql = postgres(`postgres://postgres@127.0.0.1:${port}/x`, { max: 1, connect_timeout: 30 });
+    const hung = await spawnRedis();
+    const hungRedis = new Redis(hung.url);
+    try {
+      await hungRedis.ping();
+      hung.pause();
+      const registry = new Registry();
+      const handle = collectMetrics({ registry, pools: [mon], sql: hungSql, redis: hungRedis });
+      const text = await Promise.race([
+        registry.metrics(),
+        new Promise<string>((r) => setTimeout(() => r('timed out'), 8000)),
+      ]);
+      expect(text).toMatch(/db_client_connection_max\{pool_name="metrics"\} 3/);
+      // The hung parts report nothing (prom-client prints an unset label-less gauge as 0).
+      expect(text).toMatch(/dbkit_pg_max_connections 0\n/);
+      expect(text).toMatch(/dbkit_redis_connected_clients 0\n/);
+      handle.stop();
+    } finally {
+      hung.resume();
+      hungRedis.disconnect();
+      await hung.dispose();
+      for (const s of sockets) s.destroy();
+      silent.close();
+      await hungSql.end({ timeout: 0 });
+    }
+  }, 30_000);
 
   it('needs a registry or a meter', () => {
     try {
