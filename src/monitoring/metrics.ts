@@ -44,6 +44,10 @@ export interface MetricsHandle {
  * durations have error_type=""). OpenTelemetry: they start at this call, because the OTel API has no
  * asynchronous histogram and cannot take observations made before the instrument existed.
  *
+ * Each scrape reads pg_stat_activity (`sql`) and Redis INFO (`redis`) with a 2 s bound: a hung or
+ * unreachable server leaves those figures out of that scrape instead of holding it past the scraper's
+ * timeout. Pool, cache and client figures are always reported.
+ *
  * @example
  * ```ts
  * const registry = new Registry();
