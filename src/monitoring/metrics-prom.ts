@@ -34,9 +34,16 @@ export function registerPromMetrics(
       async collect() {
         const s = await snapshot();
         this.reset();
+        let set = false;
         fill(s, (labels, v) => {
-          if (Number.isFinite(v)) this.set(labels, v);
+          if (Number.isFinite(v)) {
+            this.set(labels, v);
+            set = true;
+          }
         });
+        // reset() gives a label-less metric the value 0: a source that is absent (no Redis) or could not be
+        // read this scrape must show no sample, not 0.
+        if (!set && labelNames.length === 0) this.remove();
       },
     });
     names.push(name);
@@ -52,9 +59,14 @@ export function registerPromMetrics(
       async collect() {
         const s = await snapshot();
         this.reset();
+        let set = false;
         fill(s, (labels, v) => {
-          if (Number.isFinite(v) && v >= 0) this.inc(labels, v);
+          if (Number.isFinite(v) && v >= 0) {
+            this.inc(labels, v);
+            set = true;
+          }
         });
+        if (!set && labelNames.length === 0) this.remove();
       },
     });
     names.push(name);
