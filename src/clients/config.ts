@@ -153,20 +153,66 @@ function parseNodes(value: ClientsClusterNode[] | string, source: string): Clien
     });
 }
 
+// scheme://authority rest: the authority runs to the first / ? or #.
+const URL_PARTS = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is;
+
+/**
+ * Parses a URL; with `multiHost`, also postgres.js' several-hosts form (`postgres://u:p@h1:5432,h2:5433/db`),
+ * which WHATWG URL cannot parse, by parsing it with its first host only.
+ */
+function parseUrl(url: string, field: string, multiHost: boolean): URL {
+  try {
+    return new URL(url);
+  } catch (e) {
+    const m = multiHost ? URL_PARTS.exec(url) : null;
+    const authority = m?.[2] ?? '';
+    const at = authority.lastIndexOf('@');
+    const hosts = authority.slice(at + 1);
+    if (m && hosts.includes(',')) {
+      try {
+        return new URL(`${m[1]}${authority.slice(0, at + 1)}${hosts.split(',')[0]}${m[3]}`);
+      } catch {
+        // reported below, as any invalid URL
+      }
+    }
+    throw new ConfigError(`${field} is not a valid URL: ${redactUrl(url)}`, { cause: e, context: { field } });
+  }
+}
+
 function checkUrl(url: string | undefined, field: string, protocols: string[], secrets: string[]): void {
   if (url === undefined) return;
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch (e) {
-    throw new ConfigError(`${field} is not a valid URL: ${redactUrl(url)}`, { cause: e, context: { field } });
+  const postgresUrl = protocols.includes('postgres:');
+  const u = parseUrl(url, field, postgresUrl);
+  // postgres.js finds the host list after the *first* `@` of the authority (src/index.js parseUrl()): with
+  // several hosts, an unencoded `@` in the password makes the rest of it the first host's name (and part of
+  // every DNS error). One host is parsed right (the WHATWG URL takes the last `@`).
+  const authority = URL_PARTS.exec(url)?.[2] ?? '';
+  if (postgresUrl && authority.includes(',') && authority.indexOf('@') !== authority.lastIndexOf('@')) {
+    if (u.password) secrets.push(u.password);
+    throw new ConfigError(
+      `${field}: with several hosts, an @ in the user name or password must be percent-encoded (write it as %40)`,
+      { context: { field } },
+    );
   }
   if (!protocols.includes(u.protocol)) {
     throw new ConfigError(`${field} must use ${protocols.join(' or ')} (got ${u.protocol})`, {
       context: { field },
     });
   }
-  if (u.password) secrets.push(u.password, decodeURIComponent(u.password));
+  // postgres.js and ioredis decodeURIComponent the user name and password: a lone `%` would surface as a
+  // bare URIError from the first getter (or from this line). Say which URL, never the password.
+  let password: string;
+  try {
+    decodeURIComponent(u.username);
+    password = decodeURIComponent(u.password);
+  } catch (e) {
+    if (u.password) secrets.push(u.password);
+    throw new ConfigError(
+      `${field}: the user name or password contains a % that is not percent-encoded (write it as %25)`,
+      { cause: e, context: { field } },
+    );
+  }
+  if (u.password) secrets.push(u.password, password);
 }
 
 function checkPositive(pool: Required<ClientsPoolOptions>): void {

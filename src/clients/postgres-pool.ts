@@ -17,7 +17,10 @@ export interface ManagedPool {
   readonly name: string;
   /** What the manager hands out: the tracked and monitored view (the raw client when both are off). */
   readonly sql: ClientsSql;
-  /** The raw postgres.js client (health checks and metrics queries run here, uncounted). */
+  /**
+   * The postgres.js client health checks and metrics queries run on, uncounted: the raw client, or with the
+   * reaper a view carrying only the reaper's subscriber (so the reaper sees them running).
+   */
   readonly raw: ClientsSql;
   /** The pool monitor, when `monitor` is on. */
   readonly monitor: PoolMonitor<ClientsSql> | undefined;
@@ -96,7 +99,7 @@ export function createManagedPool(
   return {
     name: named(config.monitor ? config.monitor.name : config.track ? config.track.name : undefined, label),
     sql,
-    raw: rawSql(base),
+    raw: reaper ? withSubscriber(rawSql(base), reaper.subscriber) : rawSql(base),
     monitor,
     idleReaping: reaper ? 'reaper' : idleS > 0 ? 'postgres.js timer' : 'off',
     reaper,

@@ -13,6 +13,7 @@
  *   query is handed to a connection, or queued for one) marks the start, and `resolve`/`reject` mark the end.
  *   Cursors replace `resolve`/`reject` on every batch (src/query.js `cursor()`), so only for them the
  *   two properties become accessors that keep our hook in front.
+ * - `notify()` runs its `select pg_notify(...)` through the view (postgres.js runs it on the raw client).
  * - `begin` (and `savepoint` inside it) hand the callback a transaction view; `reserve()` returns a reserved
  *   view whose `release()` ends the reservation. Subscribers hear about transactions and reservations as
  *   scopes, and about the queries inside them with `holdsSlot: false` (their connection is already taken).
@@ -103,6 +104,10 @@ export interface PgViewState extends PgViewInfo {
 const VIEW = Symbol.for('dbkit.pg-hooks.view');
 
 type AnyFn = (...args: unknown[]) => unknown;
+// The template of postgres.js' notify(): `select pg_notify(${channel}, ${'' + payload})`.
+const NOTIFY = Object.assign(['select pg_notify(', ', ', ')'], {
+  raw: ['select pg_notify(', ', ', ')'],
+}) as unknown as TemplateStringsArray;
 const noop = () => undefined;
 
 function warn(where: string, error: unknown): void {
@@ -300,6 +305,7 @@ function makeView<T extends object>(state: PgViewState): T {
   let begin: AnyFn | undefined;
   let savepoint: AnyFn | undefined;
   let reserve: AnyFn | undefined;
+  let notify: AnyFn | undefined;
   function apply(target: object, thisArg: unknown, args: unknown[]) {
     const q = Reflect.apply(target as AnyFn, thisArg, args);
     const strings = args[0] as { raw?: unknown } | null | undefined;
@@ -324,7 +330,7 @@ function makeView<T extends object>(state: PgViewState): T {
     };
     return wrapped;
   };
-  return new Proxy(state.raw, {
+  const view: AnyFn = new Proxy(state.raw, {
     apply,
     get(t, key) {
       switch (key) {
@@ -395,12 +401,24 @@ function makeView<T extends object>(state: PgViewState): T {
             return makeView({ ...inner(state, reserved, 'reserved'), overrides: { release } });
           };
           return reserve;
+        case 'notify':
+          if (typeof raw.notify !== 'function') break;
+          // postgres.js' notify() runs this very query on its own raw client, out of the subscribers'
+          // sight (src/index.js notify()); run it through the view instead.
+          notify ??= async (channel: unknown, payload: unknown) =>
+            await (view as unknown as (s: TemplateStringsArray, ...a: unknown[]) => Promise<unknown>)(
+              NOTIFY,
+              channel,
+              `${payload}`,
+            );
+          return notify;
         default:
           if (overrides && typeof key === 'string' && key in overrides) return overrides[key];
       }
       return Reflect.get(t, key);
     },
-  }) as T;
+  }) as unknown as AnyFn;
+  return view as unknown as T;
 }
 
 /**

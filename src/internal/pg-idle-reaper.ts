@@ -8,8 +8,15 @@
  * - its last message from the server was ReadyForQuery with status 'I' (not in a transaction, not in the
  *   middle of a query, COPY or cursor) and nothing was written to it since,
  * - its byte counters have not moved for `idle_timeout`,
- * - and no `sql.reserve()` is open on the pool's view (a reserved connection looks idle between queries,
- *   but postgres.js would write to a closed socket on the reservation's next query).
+ * - and nothing is running on the pool's view: no query between postgres.js taking it and its settling, no
+ *   `sql.begin()` and no `sql.reserve()` open. A socket cannot tell that alone: postgres.js pipelines a
+ *   query behind another on a busy connection (both are written at once, the first one's ReadyForQuery
+ *   then ends a chunk while the second still runs), and it buffers a query's write until setImmediate (a
+ *   query handed to the connection in the same event-loop turn as the check has written nothing yet; a
+ *   reserved connection writes nothing until its first query). Closing then rejects that query with
+ *   CONNECTION_CLOSED and leaves postgres.js' connection state stale (its next connect ends in
+ *   CONNECT_TIMEOUT). Queries on the raw client (rawSql) are not seen: the manager's own checks run on a
+ *   view that carries only this subscriber.
  * Such a connection is closed the way postgres.js closes one: a Terminate message, then FIN, so the
  * server exits the backend without logging anything.
  *
@@ -33,7 +40,7 @@ export interface IdleReaper {
   readonly socket: (options: PgSocketOptions) => Socket;
   /** Binds the reaper to the pool's options object; sockets of other pools (LISTEN, cancel) are only connected. */
   bind(poolOptions: object): void;
-  /** A hook-layer subscriber counting the open reservations of the pool's view. */
+  /** A hook-layer subscriber counting what runs on the pool's view (queries, transactions, reservations). */
   readonly subscriber: PgHookSubscriber;
   /** Connections closed for being idle so far. */
   readonly reaped: number;
@@ -79,7 +86,8 @@ export function createIdleReaper(o: { idleTimeoutMs: number; intervalMs?: number
   const intervalMs = o.intervalMs ?? Math.max(250, Math.min(5000, idleMs / 4));
   const watched = new Set<Watched>();
   let bound: object | undefined;
-  let reservations = 0;
+  // Queries started and not settled, open transactions and reservations: while any, nothing is reaped.
+  let busy = 0;
   let reaped = 0;
   let timer: NodeJS.Timeout | undefined;
 
@@ -102,13 +110,13 @@ export function createIdleReaper(o: { idleTimeoutMs: number; intervalMs?: number
     for (const w of watched) {
       const r = w.sock.bytesRead;
       const wr = w.sock.bytesWritten;
-      if (r !== w.seenRead || wr !== w.seenWritten || reservations > 0) {
+      if (r !== w.seenRead || wr !== w.seenWritten) {
         w.seenRead = r;
         w.seenWritten = wr;
         w.idleSince = now;
         continue;
       }
-      if (w.status !== IDLE || wr !== w.readyWritten || now - w.idleSince < idleMs) continue;
+      if (busy > 0 || w.status !== IDLE || wr !== w.readyWritten || now - w.idleSince < idleMs) continue;
       reap(w);
     }
   };
@@ -151,12 +159,19 @@ export function createIdleReaper(o: { idleTimeoutMs: number; intervalMs?: number
     },
     subscriber: {
       key: REAPER,
-      scopeStart(kind) {
-        if (kind === 'reservation') reservations++;
+      start() {
+        busy++;
         return undefined;
       },
-      scopeEnd(kind) {
-        if (kind === 'reservation') reservations--;
+      end() {
+        busy--;
+      },
+      scopeStart() {
+        busy++;
+        return undefined;
+      },
+      scopeEnd() {
+        busy--;
       },
     },
     get reaped() {

@@ -10,9 +10,9 @@ import { channel } from 'node:diagnostics_channel';
  * ```
  */
 export const MONITORING_CHANNELS = {
-  /** A monitored query, transaction or reservation finished: `{ pool, kind, durationMs, error? }`. */
+  /** A monitored query, transaction or reservation finished: `{ pool, kind, durationMs, error?, source }` (`source`: which monitor; pool names need not be unique). */
   query: 'dbkit:monitoring:query',
-  /** A unit of work got a connection after waiting: `{ pool, waitMs }`. */
+  /** A unit of work got a connection after waiting: `{ pool, waitMs, source }`. */
   acquire: 'dbkit:monitoring:acquire',
   /** An alert rule fired: {@link AlertEvent}. */
   alert: 'dbkit:monitoring:alert',

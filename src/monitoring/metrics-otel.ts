@@ -10,7 +10,8 @@ const STATE = 'db.client.connection.state';
 export function registerOtelMetrics(
   meter: Meter,
   snapshot: () => Promise<MetricSnapshot>,
-  poolNames: Set<string>,
+  /** True for channel messages of the pools being exported (poolMessageFilter). */
+  mine: (message: unknown) => boolean,
   bucketsMs: number[],
 ): () => void {
   const count = meter.createObservableUpDownCounter('db.client.connection.count', {
@@ -136,11 +137,11 @@ export function registerOtelMetrics(
   });
   const onAcquire = (m: unknown) => {
     const e = m as { pool: string; waitMs: number };
-    if (poolNames.has(e.pool)) wait.record(e.waitMs / 1000, { [POOL]: e.pool });
+    if (mine(m)) wait.record(e.waitMs / 1000, { [POOL]: e.pool });
   };
   const onQuery = (m: unknown) => {
     const e = m as { pool: string; kind: string; durationMs: number; error?: { code?: unknown } };
-    if (e.kind !== 'query' || !poolNames.has(e.pool)) return;
+    if (e.kind !== 'query' || !mine(m)) return;
     const a: Attributes = { 'db.system.name': 'postgresql', [POOL]: e.pool };
     if (e.error) a['error.type'] = String(e.error.code ?? 'error');
     duration.record(e.durationMs / 1000, a);

@@ -31,18 +31,34 @@ export interface MetricSnapshot {
   redis: RedisHealth | undefined;
 }
 
+/**
+ * How long a scrape waits for pg_stat_activity and Redis INFO. A hung database or Redis (postgres.js waits
+ * connect_timeout, ioredis retries a command up to 20 times) would otherwise hold the scrape past
+ * Prometheus' scrape timeout (10 s by default) and lose every metric, the pools' too, during the outage.
+ */
+const SOURCE_TIMEOUT_MS = 2000;
+
+/** `p`'s value, or undefined when it fails or takes longer than SOURCE_TIMEOUT_MS. */
+function bounded<T>(p: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.catch(() => undefined),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, SOURCE_TIMEOUT_MS, undefined);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** One snapshot per scrape: collectors asking in the same scrape share the pending promise. */
 export function snapshotter(src: MetricSources): () => Promise<MetricSnapshot> {
   let pending: Promise<MetricSnapshot> | undefined;
   const take = async (): Promise<MetricSnapshot> => {
     const [pg, redis] = await Promise.all([
       src.sql
-        ? pgActivity(src.sql).then(
-            (a) => ({ byState: a.byState, max: a.maxConnections }),
-            () => undefined,
-          )
+        ? bounded(pgActivity(src.sql).then((a) => ({ byState: a.byState, max: a.maxConnections })))
         : undefined,
-      src.redis ? redisHealth(src.redis, { sampleMs: 0 }).catch(() => undefined) : undefined,
+      src.redis ? bounded(redisHealth(src.redis, { sampleMs: 0 })) : undefined,
     ]);
     const caches: Array<[string, QueryCacheStatsLike]> = [];
     for (const [name, c] of Object.entries(src.caches ?? {})) {

@@ -5,6 +5,7 @@ import { registerOtelMetrics } from './metrics-otel.js';
 import { registerPromMetrics } from './metrics-prom.js';
 import { type MetricSources, snapshotter } from './metrics-snapshot.js';
 import { resolveMonitoringOptions } from './options.js';
+import { poolMessageFilter } from './pool-monitor.js';
 
 /** Options of {@link collectMetrics}: a prom-client registry and/or an OpenTelemetry meter, and the sources. */
 export interface CollectMetricsOptions extends MetricSources {
@@ -43,6 +44,10 @@ export interface MetricsHandle {
  * durations have error_type=""). OpenTelemetry: they start at this call, because the OTel API has no
  * asynchronous histogram and cannot take observations made before the instrument existed.
  *
+ * Each scrape reads pg_stat_activity (`sql`) and Redis INFO (`redis`) with a 2 s bound: a hung or
+ * unreachable server leaves those figures out of that scrape instead of holding it past the scraper's
+ * timeout. Pool, cache and client figures are always reported.
+ *
  * @example
  * ```ts
  * const registry = new Registry();
@@ -56,10 +61,10 @@ export function collectMetrics(options: CollectMetricsOptions): MetricsHandle {
   const bucketsMs = options.bucketsMs ?? resolveMonitoringOptions('pool').bucketsMs;
   const snapshot = snapshotter(options);
   const pools = options.pools ?? [];
-  const poolNames = new Set(pools.map((p) => p.name));
   const stops: Array<() => void> = [];
   if (options.registry) stops.push(registerPromMetrics(options.registry, snapshot, pools, bucketsMs));
-  if (options.meter) stops.push(registerOtelMetrics(options.meter, snapshot, poolNames, bucketsMs));
+  if (options.meter)
+    stops.push(registerOtelMetrics(options.meter, snapshot, poolMessageFilter(pools), bucketsMs));
   let stopped = false;
   return {
     stop() {

@@ -71,6 +71,40 @@ export interface PoolMonitor<TSql extends AnySql = AnySql> {
 
 // One monitor per view: monitorPool() of a monitored client returns that client's monitor.
 const MONITOR = Symbol.for('dbkit.monitoring.pool');
+// Which monitor a channel message comes from. Names are not unique (two client managers both have a
+// 'primary' pool; monitorPool's default name is shared): metrics adapters match messages by this token.
+// Symbol.for and an enumerable property: the ESM and CJS builds agree, and `{ ...monitor }` keeps it.
+const SOURCE = Symbol.for('dbkit.monitoring.pool-source');
+
+/** A channel message of the pool monitor, as the metrics adapters read it. */
+interface PoolChannelMessage {
+  pool: string;
+  source?: unknown;
+}
+
+/**
+ * A test for channel messages: true when the message comes from one of `pools` (by the monitor's token;
+ * by name only for pool monitors dbkit did not make).
+ *
+ * @example
+ * ```ts
+ * const mine = poolMessageFilter([monitor]);
+ * subscribe(MONITORING_CHANNELS.query, (m) => { if (mine(m)) record(m); });
+ * ```
+ */
+export function poolMessageFilter(pools: ReadonlyArray<PoolMonitor>): (message: unknown) => boolean {
+  const tokens = new Set<unknown>();
+  const names = new Set<string>();
+  for (const p of pools) {
+    const token = (p as { [SOURCE]?: unknown })[SOURCE];
+    if (token !== undefined) tokens.add(token);
+    else names.add(p.name);
+  }
+  return (m) => {
+    const e = m as PoolChannelMessage;
+    return e.source !== undefined && tokens.has(e.source) ? true : names.has(e.pool);
+  };
+}
 
 let warnedAlready = false;
 
@@ -119,14 +153,15 @@ export function monitorPool<TSql extends AnySql>(
   const ledger = new UnitLedger(max, opts.bucketsMs, opts.slowQueryMs);
   const name = opts.name;
   let openConnections: number | undefined;
+  const source = {};
 
   const finish = (u: Unit, err: unknown, now?: number) => {
     const durationMs = ledger.end(u, err, now);
     if (durationMs >= 0 && queryChannel.hasSubscribers)
-      queryChannel.publish({ pool: name, kind: u.kind, durationMs, error: err ?? undefined });
+      queryChannel.publish({ pool: name, kind: u.kind, durationMs, error: err ?? undefined, source });
   };
   ledger.onWait = (ms) => {
-    if (acquireChannel.hasSubscribers) acquireChannel.publish({ pool: name, waitMs: ms });
+    if (acquireChannel.hasSubscribers) acquireChannel.publish({ pool: name, waitMs: ms, source });
   };
 
   const subscriber: MonitorSubscriber = {
@@ -183,6 +218,7 @@ export function monitorPool<TSql extends AnySql>(
       return r;
     },
   };
+  (monitor as { [SOURCE]?: unknown })[SOURCE] = source;
   subscriber.monitor = monitor;
   return monitor;
 }

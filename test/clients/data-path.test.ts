@@ -100,6 +100,16 @@ describe('tracked and monitored by default', () => {
     }
   });
 
+  // postgres.js' notify() runs `select pg_notify(...)` on its own raw client: through the view it is an
+  // application query like any other (tracked, counted, seen by the idle reaper).
+  it('sql.notify() through the manager is tracked and counted', async () => {
+    const m = make();
+    const sql = m.sql();
+    const t = await trackQueries(() => sql.notify('dbkit_path_notify', 'hello'));
+    expect(t.queries.map((q) => q.sql)).toEqual(['select pg_notify($1, $2)']);
+    expect(m.poolHealth().stats.total.queries).toBe(1);
+  });
+
   it('health() probes are neither tracked nor counted', async () => {
     const m = make();
     await m.sql()`select 1`;

@@ -115,6 +115,19 @@ describe('the reaper (tracked or monitored clients, the default)', () => {
   });
 });
 
+describe('a multi-host URL', () => {
+  it('connects through the manager (postgres.js timer, several hosts)', async () => {
+    const u = new URL(db.url);
+    const url = `postgres://${u.username}@${u.hostname}:${u.port},${u.hostname}:${u.port}${u.pathname}`;
+    const m = createClientManager({ env: {}, databaseUrl: url, pool: { idle_timeout: 13 } });
+    managers.push(m);
+    expect(options(m).idle_timeout).toBe(13);
+    expect((m.sql().options as unknown as { host: string[] }).host).toHaveLength(2);
+    expect(await m.sql()`select 'two hosts' as v`).toEqual([{ v: 'two hosts' }]);
+    await m.closeAll();
+  });
+});
+
 describe('postgres.js timer with the timer-list keeper (plain clients)', () => {
   it('still closes an idle connection after idle_timeout', async () => {
     const { m, appName } = make({ idle_timeout: 1 }, { track: false, monitor: false });

@@ -86,6 +86,56 @@ describe('config resolution', () => {
     }
   });
 
+  // postgres.js and ioredis both decodeURIComponent the password and throw a bare URIError on a lone `%`:
+  // the manager says which URL is wrong, as a ConfigError, without the password.
+  const undecodable = ['Hunter2%zz', 'Hunter2pw100%', '%Hunter2pw'];
+  const urlFields: Record<string, (pw: string) => Parameters<typeof resolveClientManagerConfig>[0]> = {
+    databaseUrl: (pw) => ({ env: {}, databaseUrl: `postgres://u:${pw}@h/db` }),
+    'replicaUrls[0]': (pw) => ({ env: {}, replicaUrls: [`postgres://u:${pw}@h/db`] }),
+    DATABASE_URL: (pw) => ({ env: { DATABASE_URL: `postgresql://u:${pw}@h/db` } }),
+    redisUrl: (pw) => ({ env: {}, redisUrl: `redis://:${pw}@h:6379` }),
+  };
+  it.each(Object.keys(urlFields).flatMap((f) => undecodable.map((pw) => [f, pw])))(
+    'rejects %s with a password %s that is not percent-encoded as a ConfigError naming the field',
+    (field, pw) => {
+      try {
+        resolveClientManagerConfig(urlFields[field]!(pw));
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        expect(isDbkitError(e, 'E_CONFIG')).toBe(true);
+        const text = `${(e as Error).message} ${JSON.stringify((e as ConfigError).context)}`;
+        expect(text).toContain(field === 'DATABASE_URL' ? 'databaseUrl' : field);
+        expect(text).toContain('%25');
+        expect(text).not.toContain('Hunter2');
+      }
+    },
+  );
+
+  // postgres.js takes several hosts in one URL (`h1:5432,h2:5433`, failover with target_session_attrs);
+  // WHATWG URL cannot parse that authority, so the manager refused it as "not a valid URL". And there
+  // postgres.js splits the authority at the first `@`: an unencoded `@` in the password becomes part of the
+  // first host name (the rest of the password then shows up in DNS errors).
+  it('accepts a multi-host Postgres URL, and refuses one whose password has an unencoded @', () => {
+    const c = resolveClientManagerConfig({
+      env: {},
+      databaseUrl: 'postgres://u:pw@h1:5432,h2:5433/db?target_session_attrs=primary',
+      replicaUrls: ['postgresql://u@h3,h4/db'],
+    });
+    expect(c.databaseUrl).toBe('postgres://u:pw@h1:5432,h2:5433/db?target_session_attrs=primary');
+    expect(c.secrets).toContain('pw');
+    try {
+      resolveClientManagerConfig({ env: {}, databaseUrl: 'postgres://u:Hunter2@pw@h1:5432,h2:5433/db' });
+      expect.unreachable();
+    } catch (e) {
+      expect(isDbkitError(e, 'E_CONFIG')).toBe(true);
+      expect((e as Error).message).toContain('%40');
+      expect(`${(e as Error).message} ${JSON.stringify((e as ConfigError).context)}`).not.toContain(
+        'Hunter2',
+      );
+    }
+  });
+
   it('refuses a getter whose backend is not configured', () => {
     const m = track(createClientManager({ env: {} }));
     expect(() => m.sql()).toThrow(ConfigError);

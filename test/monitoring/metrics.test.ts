@@ -1,10 +1,11 @@
+import { createServer, type Server } from 'node:net';
 import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { collectMetrics, isDbkitError, monitorPool, type PoolMonitor } from '../../src/monitoring/index.js';
-import { useTestDatabase } from '../setup/index.js';
+import { spawnRedis, useTestDatabase } from '../setup/index.js';
 
 const db = useTestDatabase('monmetrics');
 let mon: PoolMonitor;
@@ -223,6 +224,125 @@ describe('collectMetrics', () => {
     expect(get('dbkit.cache.hit_ratio')!.dataPointType).toBe(DataPointType.GAUGE);
     handle.stop();
     await provider.shutdown();
+  });
+
+  // Two client managers in one process (multi-tenant hosts, tests) both name their pool 'primary'; so do
+  // two monitorPool() calls with the same name. Each registry/meter must count only its own pools.
+  it('counts only the pools it was given when another pool has the same name (Prometheus and OTel)', async () => {
+    const mine = monitorPool(postgres(db.url, { max: 2, onnotice: () => {} }), { name: 'twin' });
+    const other = monitorPool(postgres(db.url, { max: 2, onnotice: () => {} }), { name: 'twin' });
+    const reader = new TestReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    try {
+      const registry = new Registry();
+      const prom = collectMetrics({ registry, pools: [mine] });
+      const otel = collectMetrics({ meter: provider.getMeter('dbkit-twin'), pools: [mine] });
+      await mine.sql`select 1`;
+      for (let i = 0; i < 4; i++) await other.sql`select ${i}::int`;
+      await other.sql`select 1/0`.catch(() => {});
+      const text = await registry.metrics();
+      const ok =
+        'db_client_operation_duration_seconds_count{pool_name="twin",db_system_name="postgresql",error_type=""}';
+      expect(line(text, ok)).toBe(1);
+      expect(text).not.toMatch(/error_type="22012"/);
+      expect(line(text, 'db_client_connection_wait_time_seconds_count{pool_name="twin"}')).toBe(1);
+      const { resourceMetrics } = await reader.collect();
+      const metrics = resourceMetrics.scopeMetrics.flatMap((x) => x.metrics);
+      const duration = metrics.find((m) => m.descriptor.name === 'db.client.operation.duration')!;
+      const points = duration.dataPoints as Array<{ value: { count: number } }>;
+      expect(points.reduce((n, p) => n + p.value.count, 0)).toBe(1);
+      const wait = metrics.find((m) => m.descriptor.name === 'db.client.connection.wait_time')!;
+      expect((wait.dataPoints as Array<{ value: { count: number } }>)[0]!.value.count).toBe(1);
+      prom.stop();
+      otel.stop();
+    } finally {
+      await provider.shutdown();
+      await mine.sql.end({ timeout: 2 });
+      await other.sql.end({ timeout: 2 });
+    }
+  });
+
+  // A second collectMetrics on the same registry, or a registry that already has a metric of one of our
+  // names (another exporter), made prom-client throw a plain Error halfway: the metrics registered before
+  // the clash stayed on the registry (and a retry clashed on the first of them).
+  it('refuses a registry that already has one of its metric names, leaving the registry as it was', async () => {
+    const registry = new Registry();
+    const { Gauge } = await import('prom-client');
+    new Gauge({ name: 'dbkit_pool_health_score', help: 'someone else', registers: [registry] });
+    const before = (await registry.getMetricsAsJSON()).map((m) => m.name);
+    try {
+      collectMetrics({ registry, pools: [mon] });
+      expect.unreachable();
+    } catch (e) {
+      expect(isDbkitError(e, 'E_CONFIG')).toBe(true);
+      expect((e as Error).message).toContain('dbkit_pool_health_score');
+    }
+    expect((await registry.getMetricsAsJSON()).map((m) => m.name)).toEqual(before);
+    // Twice on one registry: the second call is refused, the first one keeps working.
+    const fresh = new Registry();
+    const first = collectMetrics({ registry: fresh, pools: [mon] });
+    expect(() => collectMetrics({ registry: fresh, pools: [mon] })).toThrow(/already/);
+    await mon.sql`select 1`;
+    expect(await fresh.metrics()).toMatch(/db_client_operation_duration_seconds_count\{pool_name="metrics"/);
+    first.stop();
+    expect((await fresh.getMetricsAsJSON()).length).toBe(0);
+  });
+
+  // A scrape reads pg_stat_activity and Redis INFO. With the database or Redis hung (a server that accepts
+  // and never answers, a SIGSTOPped redis-server) the scrape waited for them (postgres.js' connect_timeout,
+  // ioredis' retries), past Prometheus' scrape timeout: every metric, the pool's too, was lost exactly
+  // during the outage. Those two parts are bounded; the rest is reported.
+  it('answers a scrape in bounded time when Postgres and Redis hang, with the pool metrics', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const silent: Server = createServer((s) => {
+      sockets.add(s);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const hungSql = postgres(`postgres://postgres@127.0.0.1:${port}/x`, { max: 1, connect_timeout: 30 });
+    const hung = await spawnRedis();
+    const hungRedis = new Redis(hung.url);
+    try {
+      await hungRedis.ping();
+      hung.pause();
+      const registry = new Registry();
+      const handle = collectMetrics({ registry, pools: [mon], sql: hungSql, redis: hungRedis });
+      const text = await Promise.race([
+        registry.metrics(),
+        new Promise<string>((r) => setTimeout(() => r('timed out'), 8000)),
+      ]);
+      expect(text).toMatch(/db_client_connection_max\{pool_name="metrics"\} 3/);
+      // The hung parts report nothing.
+      expect(text).not.toMatch(/^dbkit_pg_max_connections /m);
+      expect(text).not.toMatch(/^dbkit_redis_connected_clients /m);
+      handle.stop();
+    } finally {
+      hung.resume();
+      hungRedis.disconnect();
+      await hung.dispose();
+      for (const s of sockets) s.destroy();
+      silent.close();
+      await hungSql.end({ timeout: 0 });
+    }
+  }, 30_000);
+
+  // prom-client prints a label-less gauge or counter that was not set in collect() as 0: a service with
+  // no Redis exported dbkit_redis_keyspace_hit_ratio 0 and dbkit_redis_connected_clients 0 on every scrape
+  // (an alert on a hit-ratio drop fires for good), and dbkit_pg_max_connections 0 without `sql`.
+  it('exports no sample for a source it was not given (or could not read), instead of 0', async () => {
+    const registry = new Registry();
+    const handle = collectMetrics({ registry, pools: [mon] });
+    const text = await registry.metrics();
+    for (const name of [
+      'dbkit_pg_max_connections',
+      'dbkit_redis_used_memory_bytes',
+      'dbkit_redis_connected_clients',
+      'dbkit_redis_evicted_keys_total',
+      'dbkit_redis_keyspace_hit_ratio',
+    ])
+      expect(text, name).not.toMatch(new RegExp(`^${name} `, 'm'));
+    expect(text).toMatch(/db_client_connection_max\{pool_name="metrics"\} 3/);
+    handle.stop();
   });
 
   it('needs a registry or a meter', () => {
