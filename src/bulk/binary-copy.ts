@@ -23,7 +23,6 @@ import {
   numericParts,
   type TableInfo,
   typeName,
-  UUID,
 } from './columns.js';
 import { BulkValidationError } from './errors.js';
 
@@ -257,30 +256,47 @@ const writeDate: FieldWriter = (w, v) => {
   w.i32(Math.floor((ms - PG_EPOCH_MS) / DAY_MS));
 };
 
-const HEX: Record<string, number> = {};
+/** Hex digit values by char code, -1 for anything else. */
+const HEX = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) {
-  HEX[i.toString(16)] = i;
-  HEX[i.toString(16).toUpperCase()] = i;
+  HEX[i.toString(16).charCodeAt(0)] = i;
+  HEX[i.toString(16).toUpperCase().charCodeAt(0)] = i;
 }
 
-const writeUuid: FieldWriter = (w, v) => {
-  if (typeof v !== 'string' || !UUID.test(v)) throw new InvalidValue(`expected a UUID string`);
-  w.ensure(20);
-  w.i32(16);
-  const b = w.buf;
-  let p = w.pos;
+/**
+ * Parses a UUID into the chunk, accepting exactly what columns.ts's UUID regex accepts (32 hex digits, one
+ * optional dash after digits 8, 12, 16 and 20); false (nothing kept) otherwise.
+ */
+function parseUuidInto(v: string, b: Buffer, p: number): boolean {
+  const n = v.length;
+  if (n < 32 || n > 36) return false;
+  let digits = 0;
   let hi = -1;
-  for (let i = 0; i < v.length; i++) {
-    const c = v[i] as string;
-    if (c === '-') continue;
-    const d = HEX[c] as number;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 45) {
+      if (digits !== 8 && digits !== 12 && digits !== 16 && digits !== 20) return false;
+      if (v.charCodeAt(i - 1) === 45) return false;
+      continue;
+    }
+    const d = c < 128 ? (HEX[c] as number) : -1;
+    if (d < 0) return false;
+    digits++;
     if (hi < 0) hi = d;
     else {
       b[p++] = (hi << 4) | d;
       hi = -1;
     }
   }
-  w.pos = p;
+  return digits === 32 && v.charCodeAt(n - 1) !== 45;
+}
+
+const writeUuid: FieldWriter = (w, v) => {
+  w.ensure(20);
+  if (typeof v !== 'string' || !parseUuidInto(v, w.buf, w.pos + 4))
+    throw new InvalidValue(`expected a UUID string`);
+  w.i32(16);
+  w.pos += 16;
 };
 
 function stringWriter(max: number | undefined, label: string): FieldWriter {
@@ -529,50 +545,54 @@ export function binaryFieldFor(column: PgColumn): BinaryField | undefined {
   return { oid: enumType ? 0 : OIDS[s.type as keyof typeof OIDS][0], elemOid: 0, enumType, write: s.write };
 }
 
-/** Arrays are built in a scratch writer (their length word comes first), then copied into the chunk. */
-const scratch = new ChunkWriter(64 * 1024);
-
 /** One-dimensional array: ndim, has-nulls flag, element OID, size and lower bound, then the elements. */
 function arrayWriter(el: FieldWriter, elemOid: () => number): FieldWriter {
-  return (w, v) => {
-    if (!Array.isArray(v)) throw new InvalidValue(`expected an array, got ${typeName(v)}`);
+  const encode = (w: ChunkWriter, v: unknown[], hasNull: boolean): void => {
     const n = v.length;
-    let hasNull = false;
-    for (let i = 0; i < n; i++)
-      if (v[i] === null || v[i] === undefined) {
-        if (v[i] === undefined) throw new InvalidValue('arrays cannot hold undefined');
-        hasNull = true;
-      }
-    const s = scratch;
-    s.pos = 0;
-    s.done = [];
-    s.ensure(24);
-    s.pos = 4;
-    s.i32(n === 0 ? 0 : 1);
-    s.i32(hasNull ? 1 : 0);
-    s.i32(elemOid());
+    w.i32(n === 0 ? 0 : 1);
+    w.i32(hasNull ? 1 : 0);
+    w.i32(elemOid());
     if (n > 0) {
-      s.i32(n);
-      s.i32(1);
+      w.i32(n);
+      w.i32(1);
     }
     for (let i = 0; i < n; i++) {
       const x = v[i];
       if (x === null) {
-        s.ensure(4);
-        s.i32(-1);
-      } else el(s, x);
+        w.ensure(4);
+        w.i32(-1);
+      } else el(w, x);
     }
-    let body: Buffer;
-    if (s.done.length === 0) body = s.buf.subarray(0, s.pos);
-    else {
-      // Larger than the scratch chunk: join the pieces (rare: arrays of many kilobytes).
-      s.done.push(s.buf.subarray(0, s.pos));
-      body = Buffer.concat(s.done);
-      s.done = [];
-      s.buf = Buffer.allocUnsafeSlow(s.chunkSize);
+  };
+  return (w, v) => {
+    if (!Array.isArray(v)) throw new InvalidValue(`expected an array, got ${typeName(v)}`);
+    let hasNull = false;
+    for (let i = 0; i < v.length; i++)
+      if (v[i] === null || v[i] === undefined) {
+        if (v[i] === undefined) throw new InvalidValue('arrays cannot hold undefined');
+        hasNull = true;
+      }
+    // In place, with the length word patched at the end, as long as the array fits in the current chunk.
+    w.ensure(24);
+    const buf = w.buf;
+    const lenAt = w.pos;
+    const doneBefore = w.done.length;
+    w.pos += 4;
+    encode(w, v, hasNull);
+    if (w.buf === buf) {
+      buf.writeInt32BE(w.pos - lenAt - 4, lenAt);
+      return;
     }
-    s.pos = 0;
+    // It crossed into a new chunk: cut the old one before the array and encode the array on its own.
+    w.done.length = doneBefore;
+    w.done.push(buf.subarray(0, lenAt));
+    const side = new ChunkWriter(Math.max(w.chunkSize, 64 * 1024));
+    side.pos = 4;
+    encode(side, v, hasNull);
+    side.finish();
+    const body = side.done.length === 1 ? (side.done[0] as Buffer) : Buffer.concat(side.done);
     body.writeInt32BE(body.length - 4, 0);
+    w.pos = 0;
     w.ensure(body.length);
     w.buf.set(body, w.pos);
     w.pos += body.length;

@@ -250,15 +250,26 @@ export function checkJson(v: unknown, jsonb: boolean, depth = 0): void {
   }
   if (v === null || v instanceof Date) return;
   if (Array.isArray(v)) {
-    for (const x of v) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
       if (x === undefined) throw new InvalidValue('JSON arrays cannot hold undefined (it would become null)');
+      if (typeof x === 'number' && Number.isFinite(x) && depth + 1 <= 512) continue;
       checkJson(x, jsonb, depth + 1);
     }
     return;
   }
-  for (const [k, x] of Object.entries(v as object)) {
+  // Object.keys and an index loop: the same own enumerable keys as Object.entries, without a pair per key.
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
     checkJson(k, jsonb, depth + 1);
-    if (x !== undefined) checkJson(x, jsonb, depth + 1);
+    const x = o[k];
+    if (x === undefined) continue;
+    // Scalars inline: most JSON values are numbers, short strings and booleans.
+    if (typeof x === 'number' && Number.isFinite(x)) continue;
+    if (typeof x === 'boolean') continue;
+    checkJson(x, jsonb, depth + 1);
   }
 }
 
