@@ -13,6 +13,7 @@ import {
   checkJson,
   checkReal,
   checkText,
+  driverText,
   INT2,
   INT4,
   INT8_MAX,
@@ -404,8 +405,8 @@ function byteaWriter(column: PgColumn): FieldWriter {
     }
     if (mapped === null || mapped === undefined) throw new InvalidValue('column mapper returned null');
     if (mapped instanceof Uint8Array) return w.bytes(mapped);
-    if (typeof mapped === 'string') return w.bytes(byteaFromText(checkText(mapped)));
-    throw new InvalidValue(`bytea column mapper returned ${typeName(mapped)}, not bytes`);
+    // Anything else travels as the text the text encoder would send, decoded as the server's byteain would.
+    w.bytes(byteaFromText(driverText(mapped)));
   };
 }
 
@@ -545,42 +546,45 @@ export function binaryFieldFor(column: PgColumn): BinaryField | undefined {
   return { oid: enumType ? 0 : OIDS[s.type as keyof typeof OIDS][0], elemOid: 0, enumType, write: s.write };
 }
 
-/** One-dimensional array: ndim, has-nulls flag, element OID, size and lower bound, then the elements. */
+/**
+ * One-dimensional array: ndim, has-nulls flag, element OID, size and lower bound, then the elements. Elements
+ * are checked in order, as the text encoder does, so the first bad element gives the same error.
+ */
 function arrayWriter(el: FieldWriter, elemOid: () => number): FieldWriter {
-  const encode = (w: ChunkWriter, v: unknown[], hasNull: boolean): void => {
+  /** Writes header and elements; returns whether there was a NULL (the flag is patched by the caller). */
+  const encode = (w: ChunkWriter, v: unknown[]): boolean => {
     const n = v.length;
     w.i32(n === 0 ? 0 : 1);
-    w.i32(hasNull ? 1 : 0);
+    w.i32(0);
     w.i32(elemOid());
     if (n > 0) {
       w.i32(n);
       w.i32(1);
     }
+    let hasNull = false;
     for (let i = 0; i < n; i++) {
       const x = v[i];
       if (x === null) {
+        hasNull = true;
         w.ensure(4);
         w.i32(-1);
-      } else el(w, x);
+      } else if (x === undefined) throw new InvalidValue('arrays cannot hold undefined');
+      else el(w, x);
     }
+    return hasNull;
   };
   return (w, v) => {
     if (!Array.isArray(v)) throw new InvalidValue(`expected an array, got ${typeName(v)}`);
-    let hasNull = false;
-    for (let i = 0; i < v.length; i++)
-      if (v[i] === null || v[i] === undefined) {
-        if (v[i] === undefined) throw new InvalidValue('arrays cannot hold undefined');
-        hasNull = true;
-      }
-    // In place, with the length word patched at the end, as long as the array fits in the current chunk.
+    // In place, with the length word and NULL flag patched at the end, while the array fits in the chunk.
     w.ensure(24);
     const buf = w.buf;
     const lenAt = w.pos;
     const doneBefore = w.done.length;
     w.pos += 4;
-    encode(w, v, hasNull);
+    const hasNull = encode(w, v);
     if (w.buf === buf) {
       buf.writeInt32BE(w.pos - lenAt - 4, lenAt);
+      if (hasNull) buf[lenAt + 11] = 1;
       return;
     }
     // It crossed into a new chunk: cut the old one before the array and encode the array on its own.
@@ -588,10 +592,11 @@ function arrayWriter(el: FieldWriter, elemOid: () => number): FieldWriter {
     w.done.push(buf.subarray(0, lenAt));
     const side = new ChunkWriter(Math.max(w.chunkSize, 64 * 1024));
     side.pos = 4;
-    encode(side, v, hasNull);
+    encode(side, v);
     side.finish();
     const body = side.done.length === 1 ? (side.done[0] as Buffer) : Buffer.concat(side.done);
     body.writeInt32BE(body.length - 4, 0);
+    if (hasNull) body[11] = 1;
     w.pos = 0;
     w.ensure(body.length);
     w.buf.set(body, w.pos);
