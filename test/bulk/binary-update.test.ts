@@ -125,7 +125,7 @@ describe('bulkUpdate through COPY', () => {
       id: i + 1,
       name: `t\t${i}\\`,
       score: -i,
-      tags: ['a', null],
+      tags: ['a', null] as unknown as string[],
     }));
     for (const [opts, label] of [
       [{ copyFormat: 'text' as const }, 'text'],
