@@ -237,7 +237,11 @@ export async function bulkUpdate<T extends PgTable>(
       if (setCols.length === 0) throw new ConfigError('bulkUpdate needs at least one column to set');
       const keyValues = encodeColumns(info, batch, start, keyCols, true);
       for (let i = 0; i < batch.length; i++) {
-        const k = keyValues.map((col) => col[i]).join('\u0000');
+        // One key column (the usual case): its text is the key, without building an array per row.
+        const k =
+          keyValues.length === 1
+            ? ((keyValues[0] as EncodedColumn)[i] as string)
+            : keyValues.map((col) => col[i]).join('\u0000');
         if (seen.has(k))
           throw new BulkValidationError(
             info.name,
