@@ -257,8 +257,8 @@ async function serverTypes(tx: AnyPgDatabase, table: PgTable): Promise<Map<strin
 
 /**
  * Binary fields for a COPY of `cols`, or undefined for text COPY: every column needs a binary encoder and the
- * server's type must be the one the encoder writes (a schema that says integer over a bigint column, an enum
- * array, a domain: text COPY, whose input functions cast). Enum arrays take their element OID from the server.
+ * server's type must be the one the encoder writes (a schema that says integer over a bigint column, or a
+ * domain: text COPY, whose input functions cast). Enum arrays take their element OID from the server.
  */
 export async function chooseCopyFormat(
   tx: AnyPgDatabase,
