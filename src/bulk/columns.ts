@@ -115,13 +115,13 @@ export function castType(column: PgColumn): string {
   return t;
 }
 
-const INT4: [number, number] = [-2147483648, 2147483647];
-const INT2: [number, number] = [-32768, 32767];
-const INT53: [number, number] = [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
-const INT8_MIN = -(2n ** 63n);
-const INT8_MAX = 2n ** 63n - 1n;
-const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-const NUMERIC = /^\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|NaN|[+-]?Infinity)\s*$/;
+export const INT4: [number, number] = [-2147483648, 2147483647];
+export const INT2: [number, number] = [-32768, 32767];
+export const INT53: [number, number] = [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+export const INT8_MIN = -(2n ** 63n);
+export const INT8_MAX = 2n ** 63n - 1n;
+export const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+export const NUMERIC_RE = /^\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|NaN|[+-]?Infinity)\s*$/;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** String.prototype.isWellFormed (Node 20+) with a regex fallback. */
@@ -131,11 +131,76 @@ const wellFormed = (s: string): boolean => {
 };
 
 /** Postgres text cannot hold NUL; unpaired surrogates would be silently replaced by U+FFFD in UTF-8. */
-function checkText(s: string): string {
+export function checkText(s: string): string {
   if (s.indexOf('\0') !== -1)
     throw new InvalidValue('text contains a NUL byte (\\u0000), which Postgres cannot store');
   if (!wellFormed(s)) throw new InvalidValue('text contains an unpaired UTF-16 surrogate');
   return s;
+}
+
+/**
+ * real (float4): a finite number that overflows to infinity or underflows to zero is refused here, as Postgres
+ * refuses its text ("out of range for type real"); binary COPY would otherwise store Infinity or 0 silently.
+ */
+export function checkReal(n: number): void {
+  if (!Number.isFinite(n) || n === 0) return;
+  const f = Math.fround(n);
+  if (!Number.isFinite(f) || f === 0) throw new InvalidValue(`${n} is out of range for real`);
+}
+
+/** A numeric string split into sign, significant digits and scale (what both COPY formats need). */
+export interface NumericParts {
+  special: 'NaN' | 'Infinity' | '-Infinity' | undefined;
+  negative: boolean;
+  /** Significant digits, no leading or trailing zeros ('' for zero). */
+  digits: string;
+  /** Position of the decimal point relative to the start of `digits` (may be negative or past the end). */
+  point: number;
+  /** Display scale: digits after the decimal point, as Postgres' numeric_in counts them. */
+  dscale: number;
+}
+
+const NUMERIC_DSCALE_MAX = 0x3fff;
+const NUMERIC_INT_DIGITS_MAX = 131_072;
+
+/**
+ * Parses a trimmed string that matched NUMERIC. Values Postgres refuses with "value overflows numeric format"
+ * (more than 131,072 digits before the point or a scale above 16,383) are refused here, so both COPY formats
+ * fail alike, before anything is written.
+ */
+export function numericParts(s: string): NumericParts {
+  if (s === 'NaN' || s === 'Infinity' || s === '-Infinity' || s === '+Infinity')
+    return {
+      special: s === '+Infinity' ? 'Infinity' : s,
+      negative: false,
+      digits: '',
+      point: 0,
+      dscale: 0,
+    };
+  let i = 0;
+  let negative = false;
+  if (s[0] === '-' || s[0] === '+') {
+    negative = s[0] === '-';
+    i = 1;
+  }
+  const e = s.search(/[eE]/);
+  const mant = e < 0 ? s.slice(i) : s.slice(i, e);
+  const exp = e < 0 ? 0 : Number(s.slice(e + 1));
+  const dot = mant.indexOf('.');
+  const intPart = dot < 0 ? mant : mant.slice(0, dot);
+  const frac = dot < 0 ? '' : mant.slice(dot + 1);
+  const dscale = Math.max(0, frac.length - exp);
+  let all = intPart + frac;
+  let point = intPart.length + exp;
+  let lead = 0;
+  while (lead < all.length && all.charCodeAt(lead) === 48) lead++;
+  let trail = all.length;
+  while (trail > lead && all.charCodeAt(trail - 1) === 48) trail--;
+  all = all.slice(lead, trail);
+  point -= lead;
+  if (dscale > NUMERIC_DSCALE_MAX || (all.length > 0 && point > NUMERIC_INT_DIGITS_MAX))
+    throw new InvalidValue('value overflows numeric format');
+  return { special: undefined, negative: negative && all.length > 0, digits: all, point, dscale };
 }
 
 /** float8 text: keeps NaN, +-Infinity and -0 exactly. */
@@ -153,7 +218,7 @@ function intEncoder([min, max]: [number, number], label: string): Encoder {
   };
 }
 
-function dateText(v: unknown): string {
+export function dateText(v: unknown): string {
   if (!(v instanceof Date)) throw new InvalidValue(`expected a Date, got ${typeName(v)}`);
   const t = v.getTime();
   if (Number.isNaN(t)) throw new InvalidValue('invalid Date (NaN time)');
@@ -164,7 +229,7 @@ function dateText(v: unknown): string {
 }
 
 /** Rejects what JSON.stringify would silently alter (NaN -> null, undefined in arrays) or jsonb cannot store. */
-function checkJson(v: unknown, jsonb: boolean, depth = 0): void {
+export function checkJson(v: unknown, jsonb: boolean, depth = 0): void {
   if (depth > 512) throw new InvalidValue('JSON nested deeper than 512 levels');
   switch (typeof v) {
     case 'string':
@@ -185,19 +250,30 @@ function checkJson(v: unknown, jsonb: boolean, depth = 0): void {
   }
   if (v === null || v instanceof Date) return;
   if (Array.isArray(v)) {
-    for (const x of v) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
       if (x === undefined) throw new InvalidValue('JSON arrays cannot hold undefined (it would become null)');
+      if (typeof x === 'number' && Number.isFinite(x) && depth + 1 <= 512) continue;
       checkJson(x, jsonb, depth + 1);
     }
     return;
   }
-  for (const [k, x] of Object.entries(v as object)) {
+  // Object.keys and an index loop: the same own enumerable keys as Object.entries, without a pair per key.
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
     checkJson(k, jsonb, depth + 1);
-    if (x !== undefined) checkJson(x, jsonb, depth + 1);
+    const x = o[k];
+    if (x === undefined) continue;
+    // Scalars inline: most JSON values are numbers, short strings and booleans.
+    if (typeof x === 'number' && Number.isFinite(x)) continue;
+    if (typeof x === 'boolean') continue;
+    checkJson(x, jsonb, depth + 1);
   }
 }
 
-function typeName(v: unknown): string {
+export function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   if (v instanceof Date) return 'Date';
@@ -273,6 +349,7 @@ export function encoderFor(column: PgColumn): Encoder {
     case 'PgReal':
       return (v) => {
         if (typeof v !== 'number') throw new InvalidValue(`expected a number, got ${typeName(v)}`);
+        if (ct === 'PgReal') checkReal(v);
         return numberText(v);
       };
     case 'PgBoolean':
@@ -304,9 +381,11 @@ export function encoderFor(column: PgColumn): Encoder {
       return (v) => {
         if (typeof v === 'number') return numberText(v);
         if (typeof v === 'bigint') return v.toString();
-        if (typeof v !== 'string' || !NUMERIC.test(v))
+        if (typeof v !== 'string' || !NUMERIC_RE.test(v))
           throw new InvalidValue(`expected a numeric string or number, got ${typeName(v)}`);
-        return v.trim();
+        const t = v.trim();
+        numericParts(t);
+        return t;
       };
   }
   if (c.enumValues && c.enumValues.length > 0 && (column as { enum?: unknown }).enum) {

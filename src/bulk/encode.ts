@@ -129,7 +129,8 @@ export function textArrayLiteral(values: EncodedColumn): string {
 const COPY_SPECIAL = /[\\\n\r\t]/;
 const COPY_SPECIAL_G = /[\\\n\r\t]/g;
 const COPY_ESC: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-const copyEscape = (v: string) =>
+/** Escapes one COPY text field (backslash, newline, carriage return, tab). */
+export const copyEscape = (v: string) =>
   COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_G, (c) => COPY_ESC[c] as string) : v;
 
 /**
@@ -149,6 +150,29 @@ export function* copyTextChunks(batch: PlannedBatch): Generator<string> {
       if (j > 0) buf += '\t';
       buf += v === null || v === undefined ? '\\N' : copyEscape(v);
     }
+    buf += '\n';
+    if (buf.length >= 65_536) {
+      yield buf;
+      buf = '';
+    }
+  }
+  if (buf.length > 0) yield buf;
+}
+
+/**
+ * COPY text-format data from already encoded columns (column-major), in ~64 KB chunks; with `ordinal`, each
+ * line ends with the 1-based row number (bulkUpdate's unmatched keys).
+ */
+export function* copyTextColumns(values: EncodedColumn[], rows: number, ordinal: boolean): Generator<string> {
+  const ncols = values.length;
+  let buf = '';
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < ncols; j++) {
+      const v = (values[j] as EncodedColumn)[i];
+      if (j > 0) buf += '\t';
+      buf += v === null || v === undefined ? '\\N' : copyEscape(v);
+    }
+    if (ordinal) buf += `\t${i + 1}`;
     buf += '\n';
     if (buf.length >= 65_536) {
       yield buf;

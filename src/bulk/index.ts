@@ -20,7 +20,9 @@ export {
 } from './errors.js';
 export {
   type BulkColumnKey,
+  type BulkCopyFormat,
   type BulkInsertOptions,
+  type BulkInsertProgress,
   type BulkInsertResult,
   type BulkOnConflict,
   type BulkUpsertOptions,

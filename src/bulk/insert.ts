@@ -3,6 +3,7 @@ import type { SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
 import { getTableConfig, sql } from '../internal/drizzle-lib.js';
+import { type BinaryField, binaryFields, copyBinaryChunks, firstTextOnlyColumn } from './binary-copy.js';
 import { type ColumnInfo, fromDriver, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import { type AnyPgDatabase, canCopy, copyIn, escapeName, run } from './driver.js';
 import {
@@ -16,6 +17,7 @@ import {
 import {
   type BulkCommonOptions,
   type BulkMethod,
+  type BulkProgress,
   MAX_PARAMS,
   type ResolvedBulkOptions,
   resolveBulkOptions,
@@ -40,8 +42,31 @@ export type BulkOnConflict<T extends PgTable> =
       where?: SQL;
     };
 
+/** Data format of a COPY: binary (no text rendering) or text. */
+export type BulkCopyFormat = 'binary' | 'text';
+
+/** Progress of {@link bulkInsert}: the common fields plus the COPY format of the batch. */
+export interface BulkInsertProgress extends BulkProgress {
+  /** Format of the batch's COPY; undefined when the batch did not use COPY. */
+  copyFormat: BulkCopyFormat | undefined;
+}
+
 /** Options of {@link bulkInsert}. */
-export interface BulkInsertOptions<T extends PgTable> extends BulkCommonOptions {
+export interface BulkInsertOptions<T extends PgTable> extends Omit<BulkCommonOptions, 'onProgress'> {
+  /**
+   * Called after each batch (with an array input and atomic COPY, once: the call is one COPY); awaited when it
+   * returns a promise.
+   * @default undefined
+   */
+  onProgress?: (progress: BulkInsertProgress) => void | Promise<void>;
+  /**
+   * COPY data format. 'auto': binary when every written column has a binary encoder (integers, floats, bool,
+   * text/varchar/char, enums, timestamp(tz)/date in Date mode, uuid, numeric, json/jsonb, custom bytea and
+   * one-dimensional arrays of these) and the server's column types match the drizzle schema, else text.
+   * 'binary' fails with a ConfigError instead of falling back.
+   * @default 'auto'
+   */
+  copyFormat?: 'auto' | BulkCopyFormat;
   /**
    * Force one method. 'copy' needs postgres-js and no `returning`.
    * @default 'auto' (COPY for batches of copyThreshold+ rows on postgres-js, VALUES for tiny or mixed-default batches, unnest otherwise)
@@ -65,6 +90,8 @@ export interface BulkInsertResult<T extends PgTable> {
   method: BulkMethod | 'mixed' | 'none';
   /** Batches per method. */
   methods: Partial<Record<BulkMethod, number>>;
+  /** Format of the COPY batches ('mixed' when they differed), undefined when no batch used COPY. */
+  copyFormat: BulkCopyFormat | 'mixed' | undefined;
   durationMs: number;
   /** Inserted rows when `returning` was given (only the listed keys when it is a list), else []. */
   returned: Array<T['$inferSelect']>;
@@ -182,6 +209,102 @@ function valuesRows(batch: EncodedBatch, from: number, to: number): SQL {
 
 let tempCounter = 0;
 
+/** A column's type as the server has it (for checking the drizzle schema before sending binary data). */
+interface ServerType {
+  oid: number;
+  /** pg_type.typtype: 'b' base, 'e' enum, 'd' domain, ... */
+  kind: string;
+  elemOid: number;
+  elemKind: string;
+}
+
+/** Per-call state of the COPY format choice: the server's column types, read once per call. */
+export interface CopyFormatState {
+  requested: 'auto' | BulkCopyFormat;
+  server?: Map<string, ServerType>;
+  /** Batches per format. */
+  used: Partial<Record<BulkCopyFormat, number>>;
+  last: BulkCopyFormat | undefined;
+}
+
+/** Qualified, quoted table name for COPY and regclass. */
+export function qualifiedName(tx: AnyPgDatabase, table: PgTable): string {
+  const cfg = getTableConfig(table);
+  return `${cfg.schema ? `${escapeName(tx, cfg.schema)}.` : ''}${escapeName(tx, cfg.name)}`;
+}
+
+async function serverTypes(tx: AnyPgDatabase, table: PgTable): Promise<Map<string, ServerType>> {
+  const r = await run(
+    tx,
+    sql`select a.attname as name, a.atttypid::int as oid, t.typtype as kind,
+          coalesce(e.oid::int, 0) as elem_oid, coalesce(e.typtype, '') as elem_kind
+        from pg_attribute a join pg_type t on t.oid = a.atttypid
+        left join pg_type e on e.oid = t.typelem and t.typcategory = 'A'
+        where a.attrelid = ${qualifiedName(tx, table)}::regclass and a.attnum > 0 and not a.attisdropped`,
+  );
+  return new Map(
+    r.rows.map((x) => [
+      String(x.name),
+      {
+        oid: Number(x.oid),
+        kind: String(x.kind),
+        elemOid: Number(x.elem_oid),
+        elemKind: String(x.elem_kind),
+      },
+    ]),
+  );
+}
+
+/**
+ * Binary fields for a COPY of `cols`, or undefined for text COPY: every column needs a binary encoder and the
+ * server's type must be the one the encoder writes (a schema that says integer over a bigint column, or a
+ * domain: text COPY, whose input functions cast). Enum arrays take their element OID from the server.
+ */
+export async function chooseCopyFormat(
+  tx: AnyPgDatabase,
+  info: TableInfo,
+  cols: readonly ColumnInfo[],
+  state: CopyFormatState,
+): Promise<BinaryField[] | undefined> {
+  if (state.requested === 'text') return undefined;
+  const forced = state.requested === 'binary';
+  const fields = binaryFields(cols);
+  if (!fields) {
+    if (!forced) return undefined;
+    const c = firstTextOnlyColumn(cols) as ColumnInfo;
+    throw new ConfigError(
+      `copyFormat 'binary': column "${c.key}" of ${info.name} (${c.cast}) has no binary encoder; use 'auto' or 'text'`,
+    );
+  }
+  state.server ??= await serverTypes(tx, info.table);
+  for (let j = 0; j < cols.length; j++) {
+    const c = cols[j] as ColumnInfo;
+    const f = fields[j] as BinaryField;
+    const s = state.server.get(c.name);
+    let ok: boolean;
+    if (!s) ok = false;
+    else if (!f.enumType) ok = s.oid === f.oid;
+    else if (c.isArray) {
+      ok = s.elemKind === 'e';
+      f.elemOid = s.elemOid;
+    } else ok = s.kind === 'e';
+    if (!ok) {
+      if (!forced) return undefined;
+      throw new ConfigError(
+        `copyFormat 'binary': column "${c.key}" of ${info.name} has another type on the server than the schema's ${c.cast}; use 'auto' or 'text'`,
+      );
+    }
+  }
+  return fields;
+}
+
+/** COPY data of a planned batch in the chosen format. */
+function copyChunks(batch: PlannedBatch, fields: BinaryField[] | undefined): Iterable<string> {
+  if (!fields) return copyTextChunks(batch);
+  // copyIn streams its chunks through Readable.from, which passes Buffers through as they are.
+  return copyBinaryChunks(batch, fields) as Iterable<unknown> as Iterable<string>;
+}
+
 async function insertBatch<T extends PgTable>(
   tx: AnyPgDatabase,
   info: TableInfo,
@@ -189,6 +312,7 @@ async function insertBatch<T extends PgTable>(
   o: ResolvedBulkOptions,
   opts: BulkInsertOptions<T>,
   retCols: ColumnInfo[] | undefined,
+  fmt: CopyFormatState,
 ): Promise<BatchResult<Row>> {
   const batch = planned;
   const method = planInsertMethod({
@@ -203,12 +327,20 @@ async function insertBatch<T extends PgTable>(
   const table = info.table;
   const conflict = conflictSql(info, opts.onConflict, batch.cols);
   const ret = returningSql(retCols);
+  fmt.last = undefined;
   if (method === 'copy') {
     const colNames = batch.cols.map((c) => escapeName(tx, c.name)).join(', ');
+    const fields = await chooseCopyFormat(tx, info, batch.cols, fmt);
+    const format: BulkCopyFormat = fields ? 'binary' : 'text';
+    const withFormat = fields ? ' with (format binary)' : '';
+    fmt.last = format;
+    fmt.used[format] = (fmt.used[format] ?? 0) + 1;
     if (opts.onConflict === undefined) {
-      const cfg = getTableConfig(table);
-      const qualified = `${cfg.schema ? `${escapeName(tx, cfg.schema)}.` : ''}${escapeName(tx, cfg.name)}`;
-      await copyIn(tx, `copy ${qualified} (${colNames}) from stdin`, copyTextChunks(batch));
+      await copyIn(
+        tx,
+        `copy ${qualifiedName(tx, table)} (${colNames}) from stdin${withFormat}`,
+        copyChunks(batch, fields),
+      );
       return { count: batch.rows, method };
     }
     // COPY cannot resolve conflicts: stage into a temporary table, then INSERT ... SELECT ... ON CONFLICT.
@@ -217,7 +349,11 @@ async function insertBatch<T extends PgTable>(
       tx,
       sql`create temp table ${sql.identifier(tmp)} on commit drop as select ${identList(batch.cols)} from ${table} with no data`,
     );
-    await copyIn(tx, `copy ${escapeName(tx, tmp)} (${colNames}) from stdin`, copyTextChunks(batch));
+    await copyIn(
+      tx,
+      `copy ${escapeName(tx, tmp)} (${colNames}) from stdin${withFormat}`,
+      copyChunks(batch, fields),
+    );
     const r = await run(
       tx,
       sql`insert into ${table} (${identList(batch.cols)}) select ${identList(batch.cols)} from ${sql.identifier(tmp)}${conflict}`,
@@ -271,7 +407,19 @@ export async function bulkInsert<T extends PgTable>(
   rows: RowSource<T['$inferInsert']>,
   opts: BulkInsertOptions<T> = {},
 ): Promise<BulkInsertResult<T>> {
-  const o = resolveBulkOptions(opts);
+  const { onProgress, copyFormat, ...common } = opts;
+  if (copyFormat !== undefined && !['auto', 'binary', 'text'].includes(copyFormat))
+    throw new ConfigError(`copyFormat must be 'auto', 'binary' or 'text', got ${String(copyFormat)}`);
+  const fmt: CopyFormatState = { requested: copyFormat ?? 'auto', used: {}, last: undefined };
+  const o = resolveBulkOptions({
+    ...common,
+    ...(onProgress
+      ? {
+          onProgress: (p: BulkProgress) =>
+            onProgress({ ...p, copyFormat: p.method === 'copy' ? fmt.last : undefined }),
+        }
+      : {}),
+  });
   const info = tableInfo(table);
   const retCols =
     opts.returning === undefined
@@ -286,6 +434,25 @@ export async function bulkInsert<T extends PgTable>(
     keysToColumns(info, opts.onConflict.target, 'onConflict.target');
     if (Array.isArray(opts.onConflict.set)) keysToColumns(info, opts.onConflict.set, 'onConflict.set');
   }
+  // An atomic call on an array that will be COPYed is one COPY (one batch): each COPY statement costs a round
+  // trip and its final CopyDone can wait on a delayed ACK, and atomic batches gain nothing from splitting.
+  // An explicit batchSize is kept (the caller wants progress per batch).
+  let whole: PlannedBatch | undefined;
+  if (
+    Array.isArray(rows) &&
+    o.atomic &&
+    opts.batchSize === undefined &&
+    rows.length > o.batchSize &&
+    !retCols &&
+    canCopy(db) &&
+    (o.method === 'copy' || (o.method === 'auto' && rows.length >= o.copyThreshold))
+  ) {
+    const planned = planInsertBatch(info, rows as readonly Row[], 0);
+    if (!planned.mixedDefaults) {
+      whole = planned;
+      o.batchSize = rows.length;
+    }
+  }
   const r = await runBatches<Row, PlannedBatch, Row>(
     db,
     info.name,
@@ -294,15 +461,21 @@ export async function bulkInsert<T extends PgTable>(
     o,
     // atomic: COPY batches are validated while streaming (a failure rolls everything back); otherwise
     // every batch is fully validated before anything is written.
-    (batch, start) =>
-      o.atomic ? planInsertBatch(info, batch, start) : encodePlanned(planInsertBatch(info, batch, start)),
-    (tx, batch) => insertBatch(tx, info, batch, o, opts, retCols),
+    (batch, start) => {
+      if (whole && start === 0 && batch.length === whole.rows) return { ...whole, input: batch };
+      return o.atomic
+        ? planInsertBatch(info, batch, start)
+        : encodePlanned(planInsertBatch(info, batch, start));
+    },
+    (tx, batch) => insertBatch(tx, info, batch, o, opts, retCols, fmt),
   );
+  const formats = Object.keys(fmt.used) as BulkCopyFormat[];
   return {
     rows: r.count,
     batches: r.batches,
     method: summarize(r.methods),
     methods: r.methods,
+    copyFormat: formats.length === 0 ? undefined : formats.length === 1 ? formats[0] : 'mixed',
     durationMs: r.durationMs,
     returned: r.out as Array<T['$inferSelect']>,
   };
