@@ -108,7 +108,33 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
 export interface SpawnedCluster {
   readonly nodes: Array<{ host: string; port: number }>;
   readonly servers: SpawnedRedis[];
+  /** SIGKILLs every node at once (the whole Cluster crashes; data is lost, each node keeps its nodes.conf). */
+  stop(): Promise<void>;
+  /** Restarts every node `stop()` killed, on its port, and waits until each reports `cluster_state:ok`. */
+  start(): Promise<void>;
+  /** SIGSTOPs every node: the Cluster keeps its sockets and answers nothing. */
+  pause(): void;
+  /** SIGCONTs every node after `pause()` and waits until each reports `cluster_state:ok`. */
+  resume(): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/** Waits until every node reports `cluster_state:ok` (slots assigned, no node flagged as failed). */
+async function clusterOk(servers: SpawnedRedis[], timeoutMs = 20_000): Promise<void> {
+  await Promise.all(
+    servers.map((s) =>
+      waitFor(
+        `cluster_state:ok on ${s.port}`,
+        async () => {
+          const { stdout } = await run('redis-cli', ['-p', String(s.port), 'CLUSTER', 'INFO'], {
+            timeout: 2000,
+          });
+          return stdout.includes('cluster_state:ok');
+        },
+        timeoutMs,
+      ),
+    ),
+  );
 }
 
 export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
@@ -134,16 +160,7 @@ export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
     await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'], {
       timeout: 30_000,
     });
-    for (const s of servers) {
-      await waitFor(
-        `cluster_state:ok on ${s.port}`,
-        async () => {
-          const { stdout } = await run('redis-cli', ['-p', String(s.port), 'CLUSTER', 'INFO']);
-          return stdout.includes('cluster_state:ok');
-        },
-        20_000,
-      );
-    }
+    await clusterOk(servers);
     // Let the gossip settle so every node knows every slot owner.
     await sleep(200);
   } catch (e) {
@@ -153,6 +170,20 @@ export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
   return {
     nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
     servers,
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+    async start() {
+      await Promise.all(servers.map((s) => s.start()));
+      await clusterOk(servers);
+    },
+    pause() {
+      for (const s of servers) s.pause();
+    },
+    async resume() {
+      for (const s of servers) s.resume();
+      await clusterOk(servers);
+    },
     async dispose() {
       await Promise.all(servers.map((s) => s.dispose()));
     },
