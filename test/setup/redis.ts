@@ -9,12 +9,13 @@ import { freePort, isAlive, signalGroup, sleep, spawnGroup, stopGroup, waitFor }
 
 const run = promisify(execFile);
 
-async function ping(port: number): Promise<boolean> {
+/** True when the redis-server answering on `port` is process `pid` (not another run's server that took the port). */
+async function answers(port: number, pid: number | undefined): Promise<boolean> {
   try {
-    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'INFO', 'server'], {
       timeout: 2000,
     });
-    return stdout.trim() === 'PONG';
+    return new RegExp(`^process_id:${pid}\\r?$`, 'm').test(stdout);
   } catch {
     return false;
   }
@@ -48,7 +49,21 @@ export interface SpawnRedisOptions {
  * crash Redis spawn their own with this, so no other test file is affected.
  */
 export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<SpawnedRedis> {
-  const port = options.port ?? (await freePort());
+  if (options.port !== undefined) return spawnOn(options.port, options.args ?? []);
+  // freePort() cannot reserve the port: another process can bind it before redis-server does (6 test runs
+  // share this machine). Such a start fails fast (the server exits), so try another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOn(await freePort(), options.args ?? []);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || attempt === 3) throw e;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function spawnOn(port: number, args: string[]): Promise<SpawnedRedis> {
   const dir = mkdtempSync(join(tmpdir(), `dbkit-redis-${port}-`));
   let pid: number | undefined;
   const startServer = async () => {
@@ -67,14 +82,34 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
         dir,
         '--protected-mode',
         'no',
-        ...(options.args ?? []),
+        ...args,
       ],
       `redis-server:${port}`,
     );
     pid = child.pid;
-    await waitFor(`redis-server on port ${port}`, () => ping(port), 15_000);
+    let exit: string | undefined;
+    child.once('exit', (code, signal) => {
+      exit = String(signal ?? code);
+    });
+    await waitFor(
+      `redis-server on port ${port}`,
+      async () => exit !== undefined || (await answers(port, child.pid)),
+      15_000,
+    );
+    if (exit !== undefined) {
+      pid = undefined;
+      const log = (child as typeof child & { logTail: () => string }).logTail();
+      const E = log.includes('Address already in use') ? PortTaken : Error;
+      throw new E(`redis-server on port ${port} exited (${exit}) before answering: ${log}`);
+    }
   };
-  await startServer();
+  try {
+    await startServer();
+  } catch (e) {
+    signalGroup(pid, 'SIGKILL'); // still running when it never answered
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -141,15 +176,14 @@ export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
   const servers: SpawnedRedis[] = [];
   try {
     for (let i = 0; i < masters; i++) {
-      const port = await freePort();
       servers.push(
         await spawnRedis({
-          port,
+          // nodes.conf lives in the node's own directory, so it survives stop()/start() and the node rejoins.
           args: [
             '--cluster-enabled',
             'yes',
             '--cluster-config-file',
-            `nodes-${port}.conf`,
+            'nodes.conf',
             '--cluster-node-timeout',
             '5000',
           ],
