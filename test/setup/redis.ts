@@ -9,12 +9,13 @@ import { freePort, isAlive, signalGroup, sleep, spawnGroup, stopGroup, waitFor }
 
 const run = promisify(execFile);
 
-async function ping(port: number): Promise<boolean> {
+/** True when the redis-server answering on `port` is process `pid` (not another run's server that took the port). */
+async function answers(port: number, pid: number | undefined): Promise<boolean> {
   try {
-    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'INFO', 'server'], {
       timeout: 2000,
     });
-    return stdout.trim() === 'PONG';
+    return new RegExp(`^process_id:${pid}\\r?$`, 'm').test(stdout);
   } catch {
     return false;
   }
@@ -48,7 +49,21 @@ export interface SpawnRedisOptions {
  * crash Redis spawn their own with this, so no other test file is affected.
  */
 export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<SpawnedRedis> {
-  const port = options.port ?? (await freePort());
+  if (options.port !== undefined) return spawnOn(options.port, options.args ?? []);
+  // freePort() cannot reserve the port: another process can bind it before redis-server does (6 test runs
+  // share this machine). Such a start fails fast (the server exits), so try another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOn(await freePort(), options.args ?? []);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || attempt === 3) throw e;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function spawnOn(port: number, args: string[]): Promise<SpawnedRedis> {
   const dir = mkdtempSync(join(tmpdir(), `dbkit-redis-${port}-`));
   let pid: number | undefined;
   const startServer = async () => {
@@ -67,14 +82,34 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
         dir,
         '--protected-mode',
         'no',
-        ...(options.args ?? []),
+        ...args,
       ],
       `redis-server:${port}`,
     );
     pid = child.pid;
-    await waitFor(`redis-server on port ${port}`, () => ping(port), 15_000);
+    let exit: string | undefined;
+    child.once('exit', (code, signal) => {
+      exit = String(signal ?? code);
+    });
+    await waitFor(
+      `redis-server on port ${port}`,
+      async () => exit !== undefined || (await answers(port, child.pid)),
+      15_000,
+    );
+    if (exit !== undefined) {
+      pid = undefined;
+      const log = (child as typeof child & { logTail: () => string }).logTail();
+      const E = log.includes('Address already in use') ? PortTaken : Error;
+      throw new E(`redis-server on port ${port} exited (${exit}) before answering: ${log}`);
+    }
   };
-  await startServer();
+  try {
+    await startServer();
+  } catch (e) {
+    signalGroup(pid, 'SIGKILL'); // still running when it never answered
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -108,22 +143,47 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
 export interface SpawnedCluster {
   readonly nodes: Array<{ host: string; port: number }>;
   readonly servers: SpawnedRedis[];
+  /** SIGKILLs every node at once (the whole Cluster crashes; data is lost, each node keeps its nodes.conf). */
+  stop(): Promise<void>;
+  /** Restarts every node `stop()` killed, on its port, and waits until each reports `cluster_state:ok`. */
+  start(): Promise<void>;
+  /** SIGSTOPs every node: the Cluster keeps its sockets and answers nothing. */
+  pause(): void;
+  /** SIGCONTs every node after `pause()` and waits until each reports `cluster_state:ok`. */
+  resume(): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/** Waits until every node reports `cluster_state:ok` (slots assigned, no node flagged as failed). */
+async function clusterOk(servers: SpawnedRedis[], timeoutMs = 20_000): Promise<void> {
+  await Promise.all(
+    servers.map((s) =>
+      waitFor(
+        `cluster_state:ok on ${s.port}`,
+        async () => {
+          const { stdout } = await run('redis-cli', ['-p', String(s.port), 'CLUSTER', 'INFO'], {
+            timeout: 2000,
+          });
+          return stdout.includes('cluster_state:ok');
+        },
+        timeoutMs,
+      ),
+    ),
+  );
 }
 
 export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
   const servers: SpawnedRedis[] = [];
   try {
     for (let i = 0; i < masters; i++) {
-      const port = await freePort();
       servers.push(
         await spawnRedis({
-          port,
+          // nodes.conf lives in the node's own directory, so it survives stop()/start() and the node rejoins.
           args: [
             '--cluster-enabled',
             'yes',
             '--cluster-config-file',
-            `nodes-${port}.conf`,
+            'nodes.conf',
             '--cluster-node-timeout',
             '5000',
           ],
@@ -134,16 +194,7 @@ export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
     await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'], {
       timeout: 30_000,
     });
-    for (const s of servers) {
-      await waitFor(
-        `cluster_state:ok on ${s.port}`,
-        async () => {
-          const { stdout } = await run('redis-cli', ['-p', String(s.port), 'CLUSTER', 'INFO']);
-          return stdout.includes('cluster_state:ok');
-        },
-        20_000,
-      );
-    }
+    await clusterOk(servers);
     // Let the gossip settle so every node knows every slot owner.
     await sleep(200);
   } catch (e) {
@@ -153,6 +204,20 @@ export async function spawnRedisCluster(masters = 3): Promise<SpawnedCluster> {
   return {
     nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
     servers,
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+    async start() {
+      await Promise.all(servers.map((s) => s.start()));
+      await clusterOk(servers);
+    },
+    pause() {
+      for (const s of servers) s.pause();
+    },
+    async resume() {
+      for (const s of servers) s.resume();
+      await clusterOk(servers);
+    },
     async dispose() {
       await Promise.all(servers.map((s) => s.dispose()));
     },
