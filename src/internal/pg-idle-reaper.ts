@@ -125,6 +125,10 @@ export function createIdleReaper(o: { idleTimeoutMs: number; intervalMs?: number
     const host = opts.host[0] ?? 'localhost';
     const port = opts.port[0] ?? 5432;
     const sock = opts.path ? connect(opts.path) : connect(port, host);
+    // TCP_NODELAY, as libpq sets it: postgres.js leaves Nagle's algorithm on, so a small message written while
+    // earlier data is unacknowledged (COPY's CopyDone after the data) waits for the server's delayed ACK, ~40 ms
+    // on Linux: a 1,000-row COPY + COMMIT took 88 ms with Nagle and 4 ms without.
+    if (!opts.path) sock.setNoDelay(true);
     // postgres.js names host:port in connection errors from these (it sets them on its own sockets).
     Object.assign(sock, { host, port });
     if (opts !== bound) return sock;

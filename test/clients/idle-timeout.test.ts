@@ -7,10 +7,11 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { type ClientManager, createClientManager } from '../../src/clients/index.js';
 import { keepTimerList, keptTimerLists } from '../../src/internal/timer-list-keeper.js';
 import { sleep, useTestDatabase, waitFor } from '../setup/index.js';
@@ -60,6 +61,25 @@ describe('the reaper (tracked or monitored clients, the default)', () => {
     expect(await m.sql()`select 2 as n`).toEqual([{ n: 2 }]);
     expect(await sessions(appName)).toBe(1);
     expect(m.poolHealth().stats.total.errors).toBe(0);
+  });
+
+  it('turns off Nagle on the pool sockets it opens (TCP_NODELAY, as libpq), so COPY does not wait on delayed ACKs', async () => {
+    const original = Socket.prototype.setNoDelay;
+    const seen: (boolean | undefined)[] = [];
+    const spy = vi.spyOn(Socket.prototype, 'setNoDelay').mockImplementation(function (
+      this: Socket,
+      on?: boolean,
+    ) {
+      seen.push(on);
+      return original.call(this, on);
+    });
+    try {
+      const { m } = make({ idle_timeout: 30 });
+      await m.sql()`select 1`;
+      expect(seen).toEqual([true]); // one connection, set before it connects
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('keeps connections that are running a query, in a transaction or listening', async () => {
