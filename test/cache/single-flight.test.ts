@@ -35,7 +35,15 @@ const SETTLE_MS = 20_000;
 
 const modes = ['process', 'distributed'] as const;
 type Mode = (typeof modes)[number];
-const faults = ['none', 'loader throws', 'loader hangs', 'holder dies', 'redis down', 'redis hangs'] as const;
+const faults = [
+  'none',
+  'loader throws',
+  'loader hangs',
+  'holder dies',
+  'redis down',
+  'redis hangs',
+  'redis down while waiting',
+] as const;
 type Fault = (typeof faults)[number];
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -242,6 +250,38 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
             expect(sum(replies, (r) => r.stats.lockTimeouts)).toBeGreaterThanOrEqual(1);
           }
           await replace(0);
+          return;
+        }
+        case 'redis down while waiting': {
+          // An outage while workers wait on a lock: their lock subscribers are open when every node dies. On a
+          // Cluster, a `cluster.duplicate()` subscriber made ioredis's ClusterSubscriber reconnect in a tight loop
+          // (redis/ioredis#2030, MaxListenersExceededWarning on stderr); ours must back off and stay quiet.
+          const [holder, ...others] = workers;
+          const h = holder!.run(run('hang'));
+          await within(h.loading, SETTLE_MS, 'the holder to start loading');
+          const pending = all('ok', others);
+          if (mode === 'distributed')
+            await waitFor(
+              'every waiter to subscribe',
+              async () => (await subscribers(ports)) >= others.length,
+              SETTLE_MS,
+            );
+          await server.stop();
+          let replies: FlightReply[];
+          try {
+            replies = await pending;
+          } finally {
+            await server.start();
+          }
+          expectValues(replies, key);
+          // The hung holder's call plus one load per waiting process once the store failed.
+          expect(loaderCalls(file)).toBe(PROCESSES);
+          expect(sum(replies, (r) => r.stats.lockTimeouts)).toBe(0);
+          if (mode === 'distributed')
+            for (const r of replies) expect(r.stats.lockWaits).toBeGreaterThanOrEqual(1);
+          await replace(0);
+          await recovered();
+          for (const [i, w] of workers.entries()) expect(w.stderr, `worker ${i} stderr`).toBe('');
           return;
         }
         case 'redis hangs':
