@@ -43,6 +43,7 @@ const faults = [
   'redis down',
   'redis hangs',
   'redis down while waiting',
+  'subscriber killed',
 ] as const;
 type Fault = (typeof faults)[number];
 
@@ -55,13 +56,13 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
 
 /** Clients subscribed to a channel on these servers: the workers' lock subscribers (`<ns>:c:flight`). */
 async function subscribers(ports: number[]): Promise<number> {
   let n = 0;
   for (const port of ports) {
-    const { stdout } = await run('redis-cli', ['-p', String(port), 'CLIENT', 'LIST'], { timeout: 2000 });
+    const { stdout } = await exec('redis-cli', ['-p', String(port), 'CLIENT', 'LIST'], { timeout: 2000 });
     n += stdout.split('\n').filter((line) => / sub=[1-9]/.test(line)).length;
   }
   return n;
@@ -282,6 +283,34 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
           await replace(0);
           await recovered();
           for (const [i, w] of workers.entries()) expect(w.stderr, `worker ${i} stderr`).toBe('');
+          return;
+        }
+        case 'subscriber killed': {
+          // The waiters' lock subscriber connections are killed server-side while the holder loads: each
+          // reconnects on its own (our backoff; ioredis does not reconnect it), and closes after the last waiter.
+          const [holder, ...others] = workers;
+          const h = holder!.run({ ...run('ok'), loaderMs: 3000 });
+          await within(h.loading, SETTLE_MS, 'the holder to start loading');
+          const pending = all('ok', others);
+          if (mode === 'distributed') {
+            const subscribed = async () => (await subscribers(ports)) >= others.length;
+            await waitFor('every waiter to subscribe', subscribed, SETTLE_MS);
+            for (const port of ports)
+              await exec('redis-cli', ['-p', String(port), 'CLIENT', 'KILL', 'TYPE', 'pubsub'], {
+                timeout: 2000,
+              });
+            await waitFor('every waiter to subscribe again', subscribed, SETTLE_MS);
+          }
+          const replies = [await within(h.reply, SETTLE_MS, 'holder'), ...(await pending)];
+          expectValues(replies, key);
+          expect(loaderCalls(file)).toBe(mode === 'distributed' ? 1 : PROCESSES);
+          expect(sum(replies, (r) => r.stats.lockTimeouts + r.stats.errors)).toBe(0);
+          if (mode === 'distributed')
+            await waitFor(
+              'lock subscribers to close',
+              async () => (await subscribers(ports)) === 0,
+              SETTLE_MS,
+            );
           return;
         }
         case 'redis hangs':
