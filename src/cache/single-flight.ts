@@ -15,9 +15,9 @@ import type { StoreGuard } from './store-guard.js';
  * the holder renews the lock every lockTtl/3 with a compare-and-PEXPIRE script, so a slow loader keeps it and a
  * crashed one (no more renewals) loses it within lockTtl.
  *
- * Everyone else waits: for the notification (one subscriber connection per cache, opened on the first wait and
- * closed 1 s after the last), or for the next poll tick (lockTtl/10, 20..200 ms: the notification can be missed
- * while the subscription is being set up, or on a Cluster failover). Each tick re-reads the entry and retries the
+ * Everyone else waits: for the notification (one subscriber connection per cache, to one master on a Cluster,
+ * opened on the first wait and closed 1 s after the last: see LockSubscriber), or for the next poll tick
+ * (lockTtl/10, 20..200 ms: the notification can be missed while the subscription is being set up or reconnects). Each tick re-reads the entry and retries the
  * lock, so a waiter gets the value, or the lock once the holder failed or died. Past `lockTimeout` it loads
  * without the lock. Any store failure (timeout, open circuit) ends the distributed part: the caller loads as with
  * 'process' (its own process's callers still share one call).
