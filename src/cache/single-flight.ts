@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import type { CacheKeyspace } from './keys.js';
-import type { IoRedisClient } from './redis-client.js';
+import type { IoRedisClient, IoRedisCluster } from './redis-client.js';
 import { redisKeySlot } from './redis-store.js';
 import type { CacheStore } from './store.js';
 import type { StoreGuard } from './store-guard.js';
@@ -15,9 +15,9 @@ import type { StoreGuard } from './store-guard.js';
  * the holder renews the lock every lockTtl/3 with a compare-and-PEXPIRE script, so a slow loader keeps it and a
  * crashed one (no more renewals) loses it within lockTtl.
  *
- * Everyone else waits: for the notification (one subscriber connection per cache, opened on the first wait and
- * closed 1 s after the last), or for the next poll tick (lockTtl/10, 20..200 ms: the notification can be missed
- * while the subscription is being set up, or on a Cluster failover). Each tick re-reads the entry and retries the
+ * Everyone else waits: for the notification (one subscriber connection per cache, to one master on a Cluster,
+ * opened on the first wait and closed 1 s after the last: see LockSubscriber), or for the next poll tick
+ * (lockTtl/10, 20..200 ms: the notification can be missed while the subscription is being set up or reconnects). Each tick re-reads the entry and retries the
  * lock, so a waiter gets the value, or the lock once the holder failed or died. Past `lockTimeout` it loads
  * without the lock. Any store failure (timeout, open circuit) ends the distributed part: the caller loads as with
  * 'process' (its own process's callers still share one call).
@@ -48,13 +48,18 @@ export interface FlightEvents {
 interface LockCommands {
   set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<'OK' | null>;
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
-  duplicate(): Subscriber;
+}
+
+/** An ioredis `Redis` (either major) seen as what the subscriber needs: `duplicate(override)` on both. */
+interface Endpoint {
+  duplicate(override: Record<string, unknown>): Subscriber;
 }
 
 interface Subscriber {
   subscribe(channel: string): Promise<unknown>;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   on(event: 'error', listener: (error: unknown) => void): unknown;
+  once(event: 'end', listener: () => void): unknown;
   disconnect(): void;
 }
 
@@ -67,6 +72,9 @@ redis.call('publish', ARGV[2], ARGV[3])
 return n`;
 
 const SUBSCRIBER_IDLE_MS = 1000;
+// Reconnect backoff of the subscriber: 50 ms doubling to 2 s, reset once a subscription is confirmed.
+const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 2000;
 
 // Redis Cluster hashes only the `{...}` part of a key when the first `{` is followed by a `}` with something in
 // between; otherwise the whole key. `slotTags` holds, per slot, a short tag hashing to it.
@@ -115,9 +123,10 @@ function clientOf(store: CacheStore): IoRedisClient | undefined {
 /** Distributed single-flight over one cache's Redis (internal; see the module comment). */
 export class DistributedFlight {
   private readonly redis: LockCommands;
+  private readonly client: IoRedisClient;
   private readonly pollMs: number;
   private readonly waiters = new Map<string, Set<() => void>>();
-  private subscriber: Subscriber | undefined;
+  private subscriber: LockSubscriber | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -135,6 +144,7 @@ export class DistributedFlight {
         { context: { field: 'singleFlight' } },
       );
     }
+    this.client = client;
     this.redis = client as unknown as LockCommands;
     this.pollMs = Math.min(200, Math.max(20, Math.round(lockTtlMs / 10)));
   }
@@ -261,21 +271,14 @@ export class DistributedFlight {
       this.idleTimer = undefined;
     }
     if (this.subscriber) return;
-    let sub: Subscriber;
-    try {
-      sub = this.redis.duplicate();
-    } catch {
-      return; // polling still works
-    }
-    this.subscriber = sub;
-    // The subscriber's errors are the main connection's errors too; polling covers a dead subscriber.
-    sub.on('error', () => {});
-    sub.on('message', (channel, message) => {
-      if (channel !== this.keyspace.flightChannel) return;
-      const set = this.waiters.get(message);
-      if (set) for (const done of [...set]) done();
-    });
-    sub.subscribe(this.keyspace.flightChannel).catch(() => {});
+    this.subscriber = new LockSubscriber(
+      () => endpoints(this.client),
+      this.keyspace.flightChannel,
+      (message) => {
+        const set = this.waiters.get(message);
+        if (set) for (const done of [...set]) done();
+      },
+    );
   }
 
   /** Closes the subscriber a moment after the last waiter left (waits come in bursts: stampedes). */
@@ -294,7 +297,106 @@ export class DistributedFlight {
     this.subscriber = undefined;
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    // disconnect, not quit: nothing pending matters, and quit on a reconnecting client waits for the server.
-    sub?.disconnect();
+    sub?.close();
+  }
+}
+
+/**
+ * Where the subscriber may connect: the client itself when standalone, else the Cluster's masters. Regular
+ * PUBLISH is propagated to every node of a Cluster, so one node's subscription receives every notification.
+ */
+function endpoints(client: IoRedisClient): Endpoint[] {
+  if (!client.isCluster) return [client as unknown as Endpoint];
+  try {
+    return (client as IoRedisCluster).nodes('master') as unknown as Endpoint[];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The lock-notification subscription: one plain ioredis connection (a `duplicate` of the user's client, or of one
+ * Cluster master, so the same ioredis copy, credentials and TLS), never reconnected by ioredis itself: when it ends
+ * we open a new one, to the next endpoint, after a backoff on an unref'd timer. Waiters poll in the meantime.
+ *
+ * Not `cluster.duplicate()`: when every node of a Cluster goes down while a Cluster client is subscribed, ioredis's
+ * ClusterSubscriber reselects a node in a tight loop (about 1,200-2,200 attempts/s on ioredis 5.11.1 and 6.0.0) and
+ * leaks a 'close' listener per attempt, printing MaxListenersExceededWarning on the host's stderr (redis/ioredis#2030;
+ * the reselect-and-disconnect behaviour comes from redis/ioredis#1329).
+ */
+class LockSubscriber {
+  private conn: Subscriber | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private next = 0;
+  private known: Endpoint[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly endpoints: () => Endpoint[],
+    private readonly channel: string,
+    private readonly onMessage: (message: string) => void,
+  ) {
+    this.connect();
+  }
+
+  private connect(): void {
+    this.retryTimer = undefined;
+    if (this.closed) return;
+    // A Cluster whose nodes are all down may list none: keep trying the ones it listed last.
+    const now = this.endpoints();
+    if (now.length > 0) this.known = now;
+    const ep = this.known.length > 0 ? this.known[this.next++ % this.known.length] : undefined;
+    let conn: Subscriber;
+    try {
+      if (!ep) throw new Error('no Redis node known yet');
+      conn = ep.duplicate({
+        // Our backoff, not ioredis's: ioredis's reconnect timer is not unref'd and knows no other node.
+        retryStrategy: () => null,
+        lazyConnect: false,
+        enableOfflineQueue: true, // SUBSCRIBE is sent once connected
+        autoResubscribe: false,
+        readOnly: false,
+      });
+    } catch {
+      this.retry();
+      return;
+    }
+    this.conn = conn;
+    // The subscriber's errors are the main connection's errors too; polling covers a dead subscriber.
+    conn.on('error', () => {});
+    conn.on('message', (channel, message) => {
+      if (channel === this.channel) this.onMessage(message);
+    });
+    conn.once('end', () => {
+      if (this.conn !== conn) return;
+      this.conn = undefined;
+      this.retry();
+    });
+    conn.subscribe(this.channel).then(
+      () => {
+        if (this.conn === conn) this.failures = 0;
+      },
+      () => {}, // the connection ends (then we retry) or stays without the subscription (polling)
+    );
+  }
+
+  private retry(): void {
+    if (this.closed || this.retryTimer !== undefined) return;
+    const ms = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.failures);
+    this.failures = Math.min(this.failures + 1, 16);
+    this.retryTimer = setTimeout(() => this.connect(), ms);
+    this.retryTimer.unref();
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    // disconnect, not quit: nothing pending matters, and quit on a connecting client waits for the server.
+    conn?.disconnect();
   }
 }

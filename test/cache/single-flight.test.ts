@@ -35,7 +35,16 @@ const SETTLE_MS = 20_000;
 
 const modes = ['process', 'distributed'] as const;
 type Mode = (typeof modes)[number];
-const faults = ['none', 'loader throws', 'loader hangs', 'holder dies', 'redis down', 'redis hangs'] as const;
+const faults = [
+  'none',
+  'loader throws',
+  'loader hangs',
+  'holder dies',
+  'redis down',
+  'redis hangs',
+  'redis down while waiting',
+  'subscriber killed',
+] as const;
 type Fault = (typeof faults)[number];
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -47,13 +56,13 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
 
 /** Clients subscribed to a channel on these servers: the workers' lock subscribers (`<ns>:c:flight`). */
 async function subscribers(ports: number[]): Promise<number> {
   let n = 0;
   for (const port of ports) {
-    const { stdout } = await run('redis-cli', ['-p', String(port), 'CLIENT', 'LIST'], { timeout: 2000 });
+    const { stdout } = await exec('redis-cli', ['-p', String(port), 'CLIENT', 'LIST'], { timeout: 2000 });
     n += stdout.split('\n').filter((line) => / sub=[1-9]/.test(line)).length;
   }
   return n;
@@ -242,6 +251,66 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
             expect(sum(replies, (r) => r.stats.lockTimeouts)).toBeGreaterThanOrEqual(1);
           }
           await replace(0);
+          return;
+        }
+        case 'redis down while waiting': {
+          // An outage while workers wait on a lock: their lock subscribers are open when every node dies. On a
+          // Cluster, a `cluster.duplicate()` subscriber made ioredis's ClusterSubscriber reconnect in a tight loop
+          // (redis/ioredis#2030, MaxListenersExceededWarning on stderr); ours must back off and stay quiet.
+          const [holder, ...others] = workers;
+          const h = holder!.run(run('hang'));
+          await within(h.loading, SETTLE_MS, 'the holder to start loading');
+          const pending = all('ok', others);
+          if (mode === 'distributed')
+            await waitFor(
+              'every waiter to subscribe',
+              async () => (await subscribers(ports)) >= others.length,
+              SETTLE_MS,
+            );
+          await server.stop();
+          let replies: FlightReply[];
+          try {
+            replies = await pending;
+          } finally {
+            await server.start();
+          }
+          expectValues(replies, key);
+          // The hung holder's call plus one load per waiting process once the store failed.
+          expect(loaderCalls(file)).toBe(PROCESSES);
+          expect(sum(replies, (r) => r.stats.lockTimeouts)).toBe(0);
+          if (mode === 'distributed')
+            for (const r of replies) expect(r.stats.lockWaits).toBeGreaterThanOrEqual(1);
+          await replace(0);
+          await recovered();
+          for (const [i, w] of workers.entries()) expect(w.stderr, `worker ${i} stderr`).toBe('');
+          return;
+        }
+        case 'subscriber killed': {
+          // The waiters' lock subscriber connections are killed server-side while the holder loads: each
+          // reconnects on its own (our backoff; ioredis does not reconnect it), and closes after the last waiter.
+          const [holder, ...others] = workers;
+          const h = holder!.run({ ...run('ok'), loaderMs: 3000 });
+          await within(h.loading, SETTLE_MS, 'the holder to start loading');
+          const pending = all('ok', others);
+          if (mode === 'distributed') {
+            const subscribed = async () => (await subscribers(ports)) >= others.length;
+            await waitFor('every waiter to subscribe', subscribed, SETTLE_MS);
+            for (const port of ports)
+              await exec('redis-cli', ['-p', String(port), 'CLIENT', 'KILL', 'TYPE', 'pubsub'], {
+                timeout: 2000,
+              });
+            await waitFor('every waiter to subscribe again', subscribed, SETTLE_MS);
+          }
+          const replies = [await within(h.reply, SETTLE_MS, 'holder'), ...(await pending)];
+          expectValues(replies, key);
+          expect(loaderCalls(file)).toBe(mode === 'distributed' ? 1 : PROCESSES);
+          expect(sum(replies, (r) => r.stats.lockTimeouts + r.stats.errors)).toBe(0);
+          if (mode === 'distributed')
+            await waitFor(
+              'lock subscribers to close',
+              async () => (await subscribers(ports)) === 0,
+              SETTLE_MS,
+            );
           return;
         }
         case 'redis hangs':
