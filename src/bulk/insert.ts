@@ -3,6 +3,7 @@ import type { SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
 import { getTableConfig, sql } from '../internal/drizzle-lib.js';
+import { assertBulkArgs } from './args.js';
 import { type ColumnInfo, fromDriver, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import { type AnyPgDatabase, canCopy, copyIn, escapeName, run } from './driver.js';
 import {
@@ -20,7 +21,7 @@ import {
   type ResolvedBulkOptions,
   resolveBulkOptions,
 } from './options.js';
-import { type BatchResult, type RowSource, runBatches } from './runner.js';
+import { type BatchContext, type BatchResult, type RowSource, runBatches } from './runner.js';
 
 /** Keys of a drizzle table's columns. */
 export type BulkColumnKey<T extends PgTable> = keyof T['_']['columns'] & string;
@@ -189,6 +190,7 @@ async function insertBatch<T extends PgTable>(
   o: ResolvedBulkOptions,
   opts: BulkInsertOptions<T>,
   retCols: ColumnInfo[] | undefined,
+  ctx: BatchContext,
 ): Promise<BatchResult<Row>> {
   const batch = planned;
   const method = planInsertMethod({
@@ -200,6 +202,8 @@ async function insertBatch<T extends PgTable>(
     copyThreshold: o.copyThreshold,
     valuesThreshold: o.valuesThreshold,
   });
+  ctx.method = method;
+  const signal = { signal: ctx.signal };
   const table = info.table;
   const conflict = conflictSql(info, opts.onConflict, batch.cols);
   const ret = returningSql(retCols);
@@ -208,7 +212,7 @@ async function insertBatch<T extends PgTable>(
     if (opts.onConflict === undefined) {
       const cfg = getTableConfig(table);
       const qualified = `${cfg.schema ? `${escapeName(tx, cfg.schema)}.` : ''}${escapeName(tx, cfg.name)}`;
-      await copyIn(tx, `copy ${qualified} (${colNames}) from stdin`, copyTextChunks(batch));
+      await copyIn(tx, `copy ${qualified} (${colNames}) from stdin`, copyTextChunks(batch), signal);
       return { count: batch.rows, method };
     }
     // COPY cannot resolve conflicts: stage into a temporary table, then INSERT ... SELECT ... ON CONFLICT.
@@ -216,13 +220,15 @@ async function insertBatch<T extends PgTable>(
     await run(
       tx,
       sql`create temp table ${sql.identifier(tmp)} on commit drop as select ${identList(batch.cols)} from ${table} with no data`,
+      signal,
     );
-    await copyIn(tx, `copy ${escapeName(tx, tmp)} (${colNames}) from stdin`, copyTextChunks(batch));
+    await copyIn(tx, `copy ${escapeName(tx, tmp)} (${colNames}) from stdin`, copyTextChunks(batch), signal);
     const r = await run(
       tx,
       sql`insert into ${table} (${identList(batch.cols)}) select ${identList(batch.cols)} from ${sql.identifier(tmp)}${conflict}`,
+      signal,
     );
-    await run(tx, sql`drop table ${sql.identifier(tmp)}`);
+    await run(tx, sql`drop table ${sql.identifier(tmp)}`, signal);
     return { count: r.count, method };
   }
   encodePlanned(batch);
@@ -230,6 +236,7 @@ async function insertBatch<T extends PgTable>(
     const r = await run(
       tx,
       sql`insert into ${table} (${identList(batch.cols)}) ${unnestSelect(batch, retCols !== undefined)}${conflict}${ret}`,
+      signal,
     );
     return { count: r.count, method, ...(retCols ? { out: mapReturned(r.rows, retCols) } : {}) };
   }
@@ -243,6 +250,7 @@ async function insertBatch<T extends PgTable>(
     const r = await run(
       tx,
       sql`insert into ${table} (${identList(batch.cols)}) values ${valuesRows(batch, from, to)}${conflict}${ret}`,
+      signal,
     );
     count += r.count;
     if (retCols) out.push(...mapReturned(r.rows, retCols));
@@ -271,6 +279,7 @@ export async function bulkInsert<T extends PgTable>(
   rows: RowSource<T['$inferInsert']>,
   opts: BulkInsertOptions<T> = {},
 ): Promise<BulkInsertResult<T>> {
+  assertBulkArgs('bulkInsert', db, table, rows);
   const o = resolveBulkOptions(opts);
   const info = tableInfo(table);
   const retCols =
@@ -296,7 +305,7 @@ export async function bulkInsert<T extends PgTable>(
     // every batch is fully validated before anything is written.
     (batch, start) =>
       o.atomic ? planInsertBatch(info, batch, start) : encodePlanned(planInsertBatch(info, batch, start)),
-    (tx, batch) => insertBatch(tx, info, batch, o, opts, retCols),
+    (tx, batch, ctx) => insertBatch(tx, info, batch, o, opts, retCols, ctx),
   );
   return {
     rows: r.count,

@@ -2,12 +2,27 @@
 import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../errors.js';
 import { batchChannel } from './channels.js';
-import type { AnyPgDatabase } from './driver.js';
-import { BulkAbortedError, BulkValidationError, BulkWriteError, type BulkWriteProgress } from './errors.js';
+import { type AnyPgDatabase, absorbConnectionLoss } from './driver.js';
+import {
+  BulkAbortedError,
+  BulkValidationError,
+  BulkWriteError,
+  type BulkWriteProgress,
+  exposedCause,
+  isConnectionLoss,
+} from './errors.js';
 import type { BulkMethod, ResolvedBulkOptions } from './options.js';
+import { guardedTransaction } from './transaction.js';
 
 /** Array, iterable or async iterable of rows. */
 export type RowSource<T> = readonly T[] | Iterable<T> | AsyncIterable<T>;
+
+/** Set by `exec` as soon as it knows how the batch is written, so a failure reports the real method. */
+export interface BatchContext {
+  method: BulkMethod | undefined;
+  /** The call's AbortSignal: statements on postgres-js are cancelled, a COPY is failed, when it fires. */
+  signal: AbortSignal | undefined;
+}
 
 export interface BatchResult<R> {
   count: number;
@@ -50,7 +65,7 @@ export async function runBatches<T, P, R>(
   source: RowSource<T>,
   opts: ResolvedBulkOptions,
   prepare: (rows: T[], start: number) => P,
-  exec: (tx: AnyPgDatabase, prepared: P) => Promise<BatchResult<R>>,
+  exec: (tx: AnyPgDatabase, prepared: P, ctx: BatchContext) => Promise<BatchResult<R>>,
 ): Promise<RunOutput<R>> {
   const t0 = performance.now();
   const total = Array.isArray(source) ? source.length : undefined;
@@ -66,13 +81,14 @@ export async function runBatches<T, P, R>(
       preparedAll.push(prepare(rows, preparedAll.length * opts.batchSize));
   }
 
+  const ctx: BatchContext = { method: undefined, signal: opts.signal };
   const progress = (failedBatch: number): BulkWriteProgress => ({
     table: tableName,
     committedBatches: opts.atomic ? 0 : state.committedBatches,
     committedRows: opts.atomic ? 0 : state.committedRows,
     firstUnwrittenRow: opts.atomic ? 0 : state.committedRows,
     failedBatch,
-    method: state.method,
+    method: ctx.method ?? state.method,
   });
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new BulkAbortedError(progress(state.batch), opts.signal.reason);
@@ -82,7 +98,8 @@ export async function runBatches<T, P, R>(
     checkAbort();
     const prepared = preparedAll ? (preparedAll[state.batch] as P) : prepare(rows, state.done);
     const b0 = performance.now();
-    const r = await exec(tx, prepared);
+    ctx.method = undefined;
+    const r = await exec(tx, prepared, ctx);
     state.method = r.method;
     count += r.count;
     methods[r.method] = (methods[r.method] ?? 0) + 1;
@@ -105,7 +122,7 @@ export async function runBatches<T, P, R>(
 
   try {
     if (opts.atomic) {
-      await db.transaction(async (tx) => {
+      await guardedTransaction(db, async (tx) => {
         for await (const rows of chunks(source, opts.batchSize)) {
           await one(tx, rows);
           await after(rows);
@@ -114,7 +131,7 @@ export async function runBatches<T, P, R>(
       });
     } else {
       for await (const rows of chunks(source, opts.batchSize)) {
-        await db.transaction((tx) => one(tx, rows));
+        await guardedTransaction(db, (tx) => one(tx, rows));
         state.committedBatches++;
         state.committedRows += rows.length;
         await after(rows);
@@ -123,7 +140,10 @@ export async function runBatches<T, P, R>(
   } catch (e) {
     if (e instanceof BulkValidationError || e instanceof BulkAbortedError || e instanceof ConfigError)
       throw e;
-    throw new BulkWriteError(progress(state.batch), { cause: e });
+    if (isConnectionLoss(e)) await absorbConnectionLoss(db);
+    // An abort that reached the server (COPY failed, statement cancelled) comes back as the driver's error.
+    if (opts.signal?.aborted) throw new BulkAbortedError(progress(state.batch), opts.signal.reason);
+    throw new BulkWriteError(progress(state.batch), { cause: exposedCause(e, opts.includeValues) });
   }
   return { count, batches: state.batch, methods, out, durationMs: performance.now() - t0 };
 }

@@ -3,6 +3,7 @@ import type { SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
 import { sql } from '../internal/drizzle-lib.js';
+import { assertBulkArgs } from './args.js';
 import { type ColumnInfo, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import type { AnyPgDatabase } from './driver.js';
 import { run } from './driver.js';
@@ -102,6 +103,7 @@ export async function bulkUpdate<T extends PgTable>(
   rows: RowSource<Partial<T['$inferInsert']>>,
   opts: BulkUpdateOptions<T>,
 ): Promise<BulkUpdateResult<T>> {
+  assertBulkArgs('bulkUpdate', db, table, rows);
   const o = resolveBulkOptions(opts);
   const info = tableInfo(table);
   const keyCols = keysToColumns(info, opts.key, 'key');
@@ -137,7 +139,8 @@ export async function bulkUpdate<T extends PgTable>(
       }
       return { rows: batch, keyValues, setValues: encodeColumns(info, batch, start, setCols, false) };
     },
-    async (tx, b) => {
+    async (tx, b, ctx) => {
+      ctx.method = 'unnest';
       const cols = [...keyCols, ...(setCols as ColumnInfo[])];
       const { from, refs } = unnestFrom(cols, [...b.keyValues, ...b.setValues], 'c', wantUnmatched);
       const assignments = sql.join(
@@ -147,7 +150,7 @@ export async function bulkUpdate<T extends PgTable>(
         sql`, `,
       );
       const q = sql`update ${table} as dbkit_t set ${assignments} from ${from} where ${matchKeys(keyCols, refs)}${wantUnmatched ? sql` returning v.ord` : sql``}`;
-      const res = await run(tx, q);
+      const res = await run(tx, q, { signal: ctx.signal });
       if (!wantUnmatched) return { count: res.count, method: 'unnest' };
       const matched = new Set(res.rows.map((x) => Number(x.ord)));
       const out: Row[] = [];
@@ -194,6 +197,7 @@ export async function bulkDelete<T extends PgTable>(
   keys: RowSource<unknown>,
   opts: BulkDeleteOptions<T>,
 ): Promise<BulkDeleteResult> {
+  assertBulkArgs('bulkDelete', db, table, keys);
   const o = resolveBulkOptions(opts);
   const info = tableInfo(table);
   const keyCols = keysToColumns(info, opts.key, 'key');
@@ -214,11 +218,13 @@ export async function bulkDelete<T extends PgTable>(
       checkKeys(info, rows, start);
       return encodeColumns(info, rows, start, keyCols, true);
     },
-    async (tx, values) => {
+    async (tx, values, ctx) => {
+      ctx.method = 'unnest';
       const { from, refs } = unnestFrom(keyCols, values, 'k');
       const res = await run(
         tx,
         sql`delete from ${table} as dbkit_t using ${from} where ${matchKeys(keyCols, refs)}`,
+        { signal: ctx.signal },
       );
       return { count: res.count, method: 'unnest' };
     },
