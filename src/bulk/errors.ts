@@ -292,7 +292,10 @@ export function exposedCause(e: unknown, includeValues: boolean): unknown {
   const driver = driverErrorOf(e);
   if (includeValues || typeof driver !== 'object' || driver === null || !(driver instanceof Error))
     return driver;
-  const copy = Object.create(Object.getPrototypeOf(driver)) as Error & Record<string, unknown>;
+  // postgres.js 3.4.0 rejects with Object.create(error, {...}): the class prototype is further up the chain.
+  let proto = Object.getPrototypeOf(driver) as object | null;
+  while (proto && !Object.hasOwn(proto, 'constructor')) proto = Object.getPrototypeOf(proto) as object | null;
+  const copy = Object.create(proto ?? Error.prototype) as Error & Record<string, unknown>;
   const message = redactMessage(driver.message);
   Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true });
   Object.defineProperty(copy, 'name', { value: driver.name, writable: true, configurable: true });

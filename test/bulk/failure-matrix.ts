@@ -11,7 +11,8 @@ import { inspect } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { integer, pgEnum, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
+import postgresDev from 'postgres';
+import postgres340 from 'postgres340';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyPgDatabase } from '../../src/bulk/driver.js';
 import { isConnectionLoss } from '../../src/bulk/errors.js';
@@ -25,6 +26,13 @@ import {
   withTransaction,
 } from '../../src/bulk/index.js';
 import { sleep, type TestDatabase, useTestDatabase } from '../setup/index.js';
+
+/** postgres.js under test: the dev version, or the lowest of the peer range (`POSTGRES_JS=3.4.0`). */
+export type PostgresLib = typeof postgresDev;
+export const postgresLibs: Record<'3.4.9' | '3.4.0', PostgresLib> = {
+  '3.4.9': postgresDev,
+  '3.4.0': postgres340 as unknown as PostgresLib,
+};
 
 /** Rows per cell and per batch: 3 batches, each at the COPY threshold or above. */
 export const N = 3_000;
@@ -165,20 +173,26 @@ export interface Cell {
 }
 
 /** Registers one describe per (method, failure): its cells share a max: 1 pool and the file's tables. */
-export function registerMatrix(label: string, op: Operation, cellMethods: Method[]): void {
+export function registerMatrix(
+  label: string,
+  op: Operation,
+  cellMethods: Method[],
+  version: keyof typeof postgresLibs = '3.4.9',
+): void {
+  const postgres = postgresLibs[version];
   const tdb = useTestDatabase(`fm_${label}`);
-  let admin: postgres.Sql;
+  let admin: postgresDev.Sql;
   beforeAll(async () => {
-    admin = postgres(tdb.url, { max: 2, onnotice: () => {} });
+    admin = postgresDev(tdb.url, { max: 2, onnotice: () => {} });
     for (const s of schemaDdl) await drizzle(admin).execute(s);
   });
   afterAll(() => admin.end({ timeout: 2 }));
 
   for (const method of cellMethods)
     for (const failure of failuresFor[op])
-      describe(`${op} ${method} x ${failure}`, () => {
+      describe(`postgres.js ${version}: ${op} ${method} x ${failure}`, () => {
         const app = `fm_${label}_${method}_${failure}`.replace(/-/g, '_').slice(0, 60);
-        let client: postgres.Sql;
+        let client: postgresDev.Sql;
         let db: AnyPgDatabase;
         beforeAll(() => {
           client = postgres(tdb.url, {
@@ -204,7 +218,7 @@ export function registerMatrix(label: string, op: Operation, cellMethods: Method
 
 interface CellEnv {
   tdb: TestDatabase;
-  admin: () => postgres.Sql;
+  admin: () => postgresDev.Sql;
   app: string;
   db: () => AnyPgDatabase;
 }
