@@ -54,6 +54,47 @@ async function* chunks<T>(source: RowSource<T>, size: number): AsyncGenerator<T[
   if (buf.length > 0) yield buf;
 }
 
+const noop = () => {};
+
+/**
+ * The batches of `source`, stopping with `abortError()` as soon as the signal fires, also while the source
+ * is stuck (an async iterable that does not yield keeps the transaction open: without this, an abort would
+ * wait for the next row forever).
+ */
+async function* abortable<X>(
+  batches: AsyncIterable<X>,
+  signal: AbortSignal | undefined,
+  abortError: () => unknown,
+): AsyncGenerator<X> {
+  if (!signal) {
+    yield* batches;
+    return;
+  }
+  const it = batches[Symbol.asyncIterator]();
+  let rejectAbort!: (e: unknown) => void;
+  const aborted = new Promise<never>((_, rej) => {
+    rejectAbort = rej;
+  });
+  aborted.catch(noop);
+  const onAbort = () => rejectAbort(abortError());
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  let done = false;
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next(), aborted]);
+      if (r.done) {
+        done = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    if (!done) void Promise.resolve(it.return?.()).catch(noop);
+  }
+}
+
 /**
  * Runs `exec` once per batch. `prepare` validates and encodes a batch (it throws BulkValidationError); with
  * array input and atomic: false every batch is prepared before the first write, so invalid input writes nothing.
@@ -69,7 +110,13 @@ export async function runBatches<T, P, R>(
 ): Promise<RunOutput<R>> {
   const t0 = performance.now();
   const total = Array.isArray(source) ? source.length : undefined;
-  const state = { batch: 0, done: 0, committedBatches: 0, committedRows: 0, method: 'unnest' as BulkMethod };
+  const state = {
+    batch: 0,
+    done: 0,
+    committedBatches: 0,
+    committedRows: 0,
+    method: 'none' as BulkMethod | 'none',
+  };
   const methods: Partial<Record<BulkMethod, number>> = {};
   const out: R[] = [];
   let count = 0;
@@ -90,6 +137,7 @@ export async function runBatches<T, P, R>(
     failedBatch,
     method: ctx.method ?? state.method,
   });
+  const abortError = () => new BulkAbortedError(progress(state.batch), opts.signal?.reason);
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new BulkAbortedError(progress(state.batch), opts.signal.reason);
   };
@@ -117,20 +165,20 @@ export async function runBatches<T, P, R>(
   const after = async (rows: T[]) => {
     state.done += rows.length;
     const batch = state.batch++;
-    await opts.onProgress?.({ done: state.done, total, batch, method: state.method });
+    await opts.onProgress?.({ done: state.done, total, batch, method: state.method as BulkMethod });
   };
 
   try {
     if (opts.atomic) {
       await guardedTransaction(db, async (tx) => {
-        for await (const rows of chunks(source, opts.batchSize)) {
+        for await (const rows of abortable(chunks(source, opts.batchSize), opts.signal, abortError)) {
           await one(tx, rows);
           await after(rows);
         }
         checkAbort();
       });
     } else {
-      for await (const rows of chunks(source, opts.batchSize)) {
+      for await (const rows of abortable(chunks(source, opts.batchSize), opts.signal, abortError)) {
         await guardedTransaction(db, (tx) => one(tx, rows));
         state.committedBatches++;
         state.committedRows += rows.length;
