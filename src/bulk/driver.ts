@@ -88,12 +88,18 @@ async function runCancellable(db: AnyPgDatabase, query: SQL, signal: AbortSignal
   ).dialect.sqlToQuery(query);
   const q = (session(db).client as PostgresJsLike).unsafe(text, params);
   // postgres.js sends a CancelRequest for a running query and drops a queued one (57014 either way).
-  const onAbort = () => void Promise.resolve(q.cancel()).catch(noop);
+  let cancelled: Promise<unknown> | undefined;
+  const onAbort = () => {
+    cancelled = Promise.resolve(q.cancel()).catch(noop);
+  };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     return await q;
   } finally {
     signal.removeEventListener('abort', onAbort);
+    // a cancel delivered after the statement ended could interrupt the next one (ROLLBACK): wait for it
+    if (cancelled)
+      await Promise.race([cancelled, new Promise((r) => setTimeout(r, SETTLE_GRACE_MS).unref())]);
   }
 }
 
@@ -296,12 +302,16 @@ export async function copyIn(
 
   let w: NodeJS.WritableStream | undefined;
   let aborted = false;
+  // Settles once the postmaster has delivered the cancel: waiting for it before the caller sends its next
+  // statement (ROLLBACK) keeps a late cancel from interrupting that statement instead of the COPY.
+  let cancelled: Promise<unknown> = Promise.resolve();
   const cancelOnServer = () => {
     // After CopyInResponse postgres.js marks the query inactive, and cancel() would only flag it; it is
     // still running on the server until ReadyForQuery.
     q.active = true;
-    void Promise.resolve(q.cancel()).catch(noop);
+    cancelled = Promise.resolve(q.cancel()).catch(noop);
   };
+  const acknowledged = () => Promise.all([ended.catch(noop), cancelled]);
   const onAbort = () => {
     if (settled || aborted) return;
     aborted = true;
@@ -355,7 +365,7 @@ export async function copyIn(
     }
     if (sourceError !== undefined) throw sourceError;
     if (aborted) {
-      await Promise.race([ended.catch(noop), grace()]);
+      await Promise.race([acknowledged(), grace()]);
       throw abortError(signal);
     }
     if (settled && failure !== undefined) throw failure;
@@ -364,7 +374,9 @@ export async function copyIn(
     await Promise.race([ended, stop.then(() => (aborted ? grace() : ended))]);
     if (aborted) throw abortError(signal);
   } catch (e) {
-    throw aborted ? abortError(signal) : e;
+    if (!aborted) throw e;
+    await Promise.race([acknowledged(), grace()]);
+    throw abortError(signal);
   } finally {
     if (timer) clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);

@@ -13,7 +13,7 @@ import { integer, pgEnum, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgresDev from 'postgres';
 import postgres340 from 'postgres340';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AnyPgDatabase } from '../../src/bulk/driver.js';
 import { isConnectionLoss } from '../../src/bulk/errors.js';
 import {
@@ -192,9 +192,12 @@ export function registerMatrix(
     for (const failure of failuresFor[op])
       describe(`postgres.js ${version}: ${op} ${method} x ${failure}`, () => {
         const app = `fm_${label}_${method}_${failure}`.replace(/-/g, '_').slice(0, 60);
+        // A max: 1 pool per cell: postgres.js grows its reconnect backoff with every terminated backend and
+        // does not reset it when it replays the old error (see absorbConnectionLoss), so cells sharing one
+        // pool would wait longer and longer to reconnect.
         let client: postgresDev.Sql;
         let db: AnyPgDatabase;
-        beforeAll(() => {
+        beforeEach(() => {
           client = postgres(tdb.url, {
             max: 1,
             onnotice: () => {},
@@ -205,7 +208,7 @@ export function registerMatrix(
           });
           db = drizzle(client);
         });
-        afterAll(() => client.end({ timeout: 2 }));
+        afterEach(() => client.end({ timeout: 2 }));
         for (const mode of modesFor[op])
           for (const position of positions)
             it(`${mode}, failing row ${position}`, () =>
