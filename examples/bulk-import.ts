@@ -7,13 +7,16 @@
  * Without a file it generates 50,000 lines, one of them invalid for the database (a negative quantity that a
  * CHECK constraint rejects). The import runs with `atomic: false`, so the committed batches stay, the error
  * says where to resume, and the second run continues from there after the line is fixed.
+ *
+ * Ctrl-C aborts the import through its AbortSignal: a COPY that is streaming is failed on the server, the
+ * batch in flight is rolled back, and the message says which row to resume from.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import { doublePrecision, integer, pgTable, text } from 'drizzle-orm/pg-core';
-import { BulkWriteError, bulkInsert } from '../src/bulk/index.js';
+import { BulkAbortedError, BulkWriteError, bulkInsert } from '../src/bulk/index.js';
 import { openDemoContext } from './demo/context.js';
 
 const products = pgTable('import_products', {
@@ -63,6 +66,8 @@ function bar(done: number, total: number, startedAt: number): void {
 }
 
 const ctx = await openDemoContext();
+const interrupt = new AbortController();
+process.once('SIGINT', () => interrupt.abort(new Error('interrupted (Ctrl-C)')));
 try {
   const db = ctx.db;
   console.log(`bulk import into ${ctx.postgresLabel}`);
@@ -80,6 +85,7 @@ try {
       const r = await bulkInsert(db, products, parse(open(attempt > 1), resumeAt), {
         batchSize: 5_000,
         atomic: false,
+        signal: interrupt.signal,
         onProgress: (p) => bar(resumeAt + p.done, Number.isNaN(total) ? resumeAt + p.done : total, startedAt),
       });
       console.log(
@@ -87,8 +93,16 @@ try {
       );
       break;
     } catch (e) {
+      if (e instanceof BulkAbortedError) {
+        console.log(
+          `\n  aborted: ${e.progress.committedRows.toLocaleString()} rows committed; resume at row ${resumeAt + e.progress.firstUnwrittenRow}`,
+        );
+        process.exitCode = 130;
+        break;
+      }
       if (!(e instanceof BulkWriteError)) throw e;
       resumeAt += e.progress.firstUnwrittenRow;
+      // e.sqlState / e.constraint say what the server rejected; the message carries no row values
       console.log(`\n  failed: ${e.message}`);
       console.log(
         `  ${e.progress.committedBatches} batches committed; fixing the input and resuming at row ${resumeAt}`,

@@ -3,9 +3,10 @@ import type { SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
 import { getTableConfig, sql } from '../internal/drizzle-lib.js';
+import { assertBulkArgs } from './args.js';
 import { type BinaryField, binaryFields, copyBinaryChunks, firstTextOnlyColumn } from './binary-copy.js';
 import { type ColumnInfo, fromDriver, keysToColumns, type TableInfo, tableInfo } from './columns.js';
-import { type AnyPgDatabase, canCopy, copyIn, escapeName, run } from './driver.js';
+import { type AnyPgDatabase, type CopyChunk, canCopy, copyIn, escapeName, run } from './driver.js';
 import {
   copyTextChunks,
   type EncodedBatch,
@@ -22,7 +23,7 @@ import {
   type ResolvedBulkOptions,
   resolveBulkOptions,
 } from './options.js';
-import { type BatchResult, type RowSource, runBatches } from './runner.js';
+import { type BatchContext, type BatchResult, type RowSource, runBatches } from './runner.js';
 
 /** Keys of a drizzle table's columns. */
 export type BulkColumnKey<T extends PgTable> = keyof T['_']['columns'] & string;
@@ -299,10 +300,8 @@ export async function chooseCopyFormat(
 }
 
 /** COPY data of a planned batch in the chosen format. */
-function copyChunks(batch: PlannedBatch, fields: BinaryField[] | undefined): Iterable<string> {
-  if (!fields) return copyTextChunks(batch);
-  // copyIn streams its chunks through Readable.from, which passes Buffers through as they are.
-  return copyBinaryChunks(batch, fields) as Iterable<unknown> as Iterable<string>;
+function copyChunks(batch: PlannedBatch, fields: BinaryField[] | undefined): Iterable<CopyChunk> {
+  return fields ? copyBinaryChunks(batch, fields) : copyTextChunks(batch);
 }
 
 async function insertBatch<T extends PgTable>(
@@ -313,6 +312,7 @@ async function insertBatch<T extends PgTable>(
   opts: BulkInsertOptions<T>,
   retCols: ColumnInfo[] | undefined,
   fmt: CopyFormatState,
+  ctx: BatchContext,
 ): Promise<BatchResult<Row>> {
   const batch = planned;
   const method = planInsertMethod({
@@ -324,6 +324,8 @@ async function insertBatch<T extends PgTable>(
     copyThreshold: o.copyThreshold,
     valuesThreshold: o.valuesThreshold,
   });
+  ctx.method = method;
+  const signal = { signal: ctx.signal };
   const table = info.table;
   const conflict = conflictSql(info, opts.onConflict, batch.cols);
   const ret = returningSql(retCols);
@@ -340,6 +342,7 @@ async function insertBatch<T extends PgTable>(
         tx,
         `copy ${qualifiedName(tx, table)} (${colNames}) from stdin${withFormat}`,
         copyChunks(batch, fields),
+        signal,
       );
       return { count: batch.rows, method };
     }
@@ -348,17 +351,20 @@ async function insertBatch<T extends PgTable>(
     await run(
       tx,
       sql`create temp table ${sql.identifier(tmp)} on commit drop as select ${identList(batch.cols)} from ${table} with no data`,
+      signal,
     );
     await copyIn(
       tx,
       `copy ${escapeName(tx, tmp)} (${colNames}) from stdin${withFormat}`,
       copyChunks(batch, fields),
+      signal,
     );
     const r = await run(
       tx,
       sql`insert into ${table} (${identList(batch.cols)}) select ${identList(batch.cols)} from ${sql.identifier(tmp)}${conflict}`,
+      signal,
     );
-    await run(tx, sql`drop table ${sql.identifier(tmp)}`);
+    await run(tx, sql`drop table ${sql.identifier(tmp)}`, signal);
     return { count: r.count, method };
   }
   encodePlanned(batch);
@@ -366,6 +372,7 @@ async function insertBatch<T extends PgTable>(
     const r = await run(
       tx,
       sql`insert into ${table} (${identList(batch.cols)}) ${unnestSelect(batch, retCols !== undefined)}${conflict}${ret}`,
+      signal,
     );
     return { count: r.count, method, ...(retCols ? { out: mapReturned(r.rows, retCols) } : {}) };
   }
@@ -379,6 +386,7 @@ async function insertBatch<T extends PgTable>(
     const r = await run(
       tx,
       sql`insert into ${table} (${identList(batch.cols)}) values ${valuesRows(batch, from, to)}${conflict}${ret}`,
+      signal,
     );
     count += r.count;
     if (retCols) out.push(...mapReturned(r.rows, retCols));
@@ -407,6 +415,7 @@ export async function bulkInsert<T extends PgTable>(
   rows: RowSource<T['$inferInsert']>,
   opts: BulkInsertOptions<T> = {},
 ): Promise<BulkInsertResult<T>> {
+  assertBulkArgs('bulkInsert', db, table, rows);
   const { onProgress, copyFormat, ...common } = opts;
   if (copyFormat !== undefined && !['auto', 'binary', 'text'].includes(copyFormat))
     throw new ConfigError(`copyFormat must be 'auto', 'binary' or 'text', got ${String(copyFormat)}`);
@@ -467,7 +476,7 @@ export async function bulkInsert<T extends PgTable>(
         ? planInsertBatch(info, batch, start)
         : encodePlanned(planInsertBatch(info, batch, start));
     },
-    (tx, batch) => insertBatch(tx, info, batch, o, opts, retCols, fmt),
+    (tx, batch, ctx) => insertBatch(tx, info, batch, o, opts, retCols, fmt, ctx),
   );
   const formats = Object.keys(fmt.used) as BulkCopyFormat[];
   return {

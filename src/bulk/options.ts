@@ -35,10 +35,18 @@ export interface BulkCommonOptions {
    */
   onProgress?: (progress: BulkProgress) => void | Promise<void>;
   /**
-   * Stops between batches when aborted (rolled back when atomic) with a BulkAbortedError.
+   * Aborts the operation with a BulkAbortedError (rolled back when atomic): between batches, and on postgres-js
+   * also during a batch (a streaming COPY is failed on the server, a running statement is cancelled).
    * @default undefined
    */
   signal?: AbortSignal;
+  /**
+   * Keep row values in errors: the driver error as `cause` whole (drizzle's wrapper removed; the server's
+   * `detail`, e.g. `Key (sku)=(a-1) already exists.`, and `where` kept, also in the message). By default
+   * `cause` is a copy of the driver error without any field that can hold row values, so logging it is safe.
+   * @default false
+   */
+  includeValues?: boolean;
 }
 
 export interface ResolvedBulkOptions {
@@ -49,6 +57,7 @@ export interface ResolvedBulkOptions {
   valuesThreshold: number;
   onProgress: ((progress: BulkProgress) => void | Promise<void>) | undefined;
   signal: AbortSignal | undefined;
+  includeValues: boolean;
 }
 
 /** Postgres' bind-parameter limit per statement. */
@@ -62,6 +71,7 @@ const defaults = {
   method: 'auto',
   copyThreshold: 1_000,
   valuesThreshold: 16,
+  includeValues: false,
 } as const;
 
 /** Fills in the defaults of bulk options and validates them. */
@@ -75,6 +85,8 @@ export function resolveBulkOptions(
   if (!['auto', 'copy', 'unnest', 'values'].includes(method))
     throw new ConfigError(`method must be 'auto', 'copy', 'unnest' or 'values', got ${String(method)}`);
   const copyThreshold = opts.copyThreshold ?? defaults.copyThreshold;
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal))
+    throw new ConfigError('signal must be an AbortSignal');
   if (!Number.isInteger(copyThreshold) || copyThreshold < 0)
     throw new ConfigError(`copyThreshold must be a non-negative integer, got ${copyThreshold}`);
   return {
@@ -85,5 +97,6 @@ export function resolveBulkOptions(
     valuesThreshold: defaults.valuesThreshold,
     onProgress: opts.onProgress,
     signal: opts.signal,
+    includeValues: opts.includeValues ?? defaults.includeValues,
   };
 }

@@ -3,8 +3,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../errors.js';
 import { is, PgTransaction } from '../internal/drizzle-lib.js';
 import { hookErrorChannel, retryChannel } from './channels.js';
-import type { AnyPgDatabase } from './driver.js';
-import { sqlStateOf, TransactionOutcomeUnknownError, TransactionRetriesExhaustedError } from './errors.js';
+import {
+  type AnyPgDatabase,
+  absorbConnectionLoss,
+  driverKind,
+  lostConnection,
+  type TxLiveness,
+  trackTransaction,
+} from './driver.js';
+import {
+  isConnectionLoss,
+  sqlStateOf,
+  TransactionOutcomeUnknownError,
+  TransactionRetriesExhaustedError,
+} from './errors.js';
 
 /** Passed to the transaction function. */
 export interface TransactionContext {
@@ -37,33 +49,70 @@ export interface WithTransactionOptions {
 }
 
 const RETRYABLE = new Set(['40001', '40P01']);
-const CONNECTION_CODES = new Set([
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  '57P01',
-  '57P02',
-  '57P03',
-  '08000',
-  '08003',
-  '08006',
-]);
 
-/** True when the error (or a cause) says the connection went away. */
-export function isConnectionLoss(e: unknown): boolean {
-  let cur: unknown = e;
-  for (let i = 0; i < 8 && typeof cur === 'object' && cur !== null; i++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
-    const msg = (cur as { message?: unknown }).message;
-    if (typeof msg === 'string' && /connection (terminated|closed|ended)|terminating connection/i.test(msg))
-      return true;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return false;
+export { isConnectionLoss };
+
+const noop = () => {};
+
+/**
+ * `db.transaction(fn, config)`, except that when `fn` fails because the connection is gone (postgres-js), the
+ * callback is left pending instead of rejecting and the returned promise rejects with that error. postgres.js
+ * answers a rejected callback with ROLLBACK (or ROLLBACK TO SAVEPOINT), and on a closed connection 3.4.9 writes
+ * it to a null socket from a setImmediate: an uncaught TypeError that kills the process (porsager/postgres#1208,
+ * #1154); 3.4.0 writes it to the closed socket and never settles. There is nothing to roll back: the server
+ * ends the transaction with the connection. Statements of the transaction also check `assertAlive` first.
+ */
+export async function guardedTransaction<R>(
+  db: AnyPgDatabase,
+  fn: (tx: AnyPgDatabase) => Promise<R>,
+  config?: Parameters<AnyPgDatabase['transaction']>[1],
+): Promise<R> {
+  if (driverKind(db) !== 'postgres-js') return db.transaction(fn, config);
+  let state: TxLiveness | undefined;
+  let bodyFailed: ((e: unknown) => void) | undefined;
+  let bodyError: { error: unknown } | undefined;
+  const bodyFailure = new Promise<void>((r) => {
+    bodyFailed = (e) => {
+      bodyError = { error: e };
+      r();
+    };
+  });
+  let bodySettled = false;
+  return new Promise<R>((resolve, reject) => {
+    const txP = db.transaction(async (tx) => {
+      const s = trackTransaction(tx, db);
+      state = s;
+      try {
+        const r = await fn(tx);
+        bodySettled = true;
+        return r;
+      } catch (e) {
+        bodySettled = true;
+        bodyFailed?.(e);
+        if (isConnectionLoss(e) || lostConnection(tx) !== undefined) {
+          s.lost ??= e;
+          reject(e);
+          return new Promise<never>(noop);
+        }
+        throw e;
+      }
+    }, config);
+    txP.then(resolve, async (e: unknown) => {
+      // postgres.js 3.4.9 rejects sql.begin() as soon as its connection closes, also while the callback is
+      // still running: mark the transaction lost (its next statement throws instead of being sent) and
+      // prefer the body's own error (a BulkWriteError with progress), which follows within a few ticks.
+      if (isConnectionLoss(e)) {
+        if (state && state.lost === undefined) state.lost = e;
+        if (!bodySettled) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([bodyFailure, new Promise((r) => (timer = setTimeout(r, 2_000)))]);
+          clearTimeout(timer);
+        }
+        if (bodyError) return reject(bodyError.error);
+      }
+      reject(e);
+    });
+  });
 }
 
 const defaults = { maxRetries: 5, baseMs: 10, maxMs: 1000 } as const;
@@ -118,7 +167,8 @@ export async function withTransaction<R>(
     let bodyDone = false;
     let result: R;
     try {
-      result = await db.transaction(
+      result = await guardedTransaction(
+        db,
         async (tx) => {
           const r = await fn(tx, ctx);
           bodyDone = true;
@@ -127,6 +177,7 @@ export async function withTransaction<R>(
         nested || Object.keys(o.config).length === 0 ? undefined : o.config,
       );
     } catch (e) {
+      if (!nested && isConnectionLoss(e)) await absorbConnectionLoss(db);
       if (bodyDone && isConnectionLoss(e)) throw new TransactionOutcomeUnknownError(attempt, e);
       const state = sqlStateOf(e);
       if (nested || state === undefined || !RETRYABLE.has(state)) throw e;

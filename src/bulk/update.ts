@@ -3,10 +3,11 @@ import type { SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import { ConfigError } from '../errors.js';
 import { sql } from '../internal/drizzle-lib.js';
+import { assertBulkArgs } from './args.js';
 import { type CellResolver, copyBinaryChunks } from './binary-copy.js';
 import { type ColumnInfo, keysToColumns, type TableInfo, tableInfo } from './columns.js';
 import type { AnyPgDatabase } from './driver.js';
-import { canCopy, copyIn, escapeName, run } from './driver.js';
+import { type CopyChunk, canCopy, copyIn, escapeName, run } from './driver.js';
 import { checkKeys, copyTextColumns, type EncodedColumn, encodeValue } from './encode.js';
 import { BulkValidationError } from './errors.js';
 import {
@@ -17,7 +18,7 @@ import {
   unnestArrays,
 } from './insert.js';
 import { type BulkCommonOptions, resolveBulkOptions } from './options.js';
-import { type RowSource, runBatches } from './runner.js';
+import { type BatchContext, type RowSource, runBatches } from './runner.js';
 
 type Row = Record<string, unknown>;
 
@@ -91,7 +92,10 @@ async function updateViaCopy(
   b: KeyedBatch,
   wantUnmatched: boolean,
   fmt: CopyFormatState,
+  ctx: BatchContext,
 ): Promise<{ count: number; matched?: Set<number> }> {
+  ctx.method = 'copy';
+  const signal = { signal: ctx.signal };
   const cols = [...keyCols, ...setCols];
   const tmp = `dbkit_upd_${process.pid}_${++tempCounter}`;
   const ord = wantUnmatched ? sql`, 0::int8 as dbkit_ord` : sql``;
@@ -101,6 +105,7 @@ async function updateViaCopy(
       cols.map((c) => sql.identifier(c.name)),
       sql`, `,
     )}${ord} from ${info.table} with no data`,
+    signal,
   );
   const fields =
     b.setValues.length === setCols.length ? undefined : await chooseCopyFormat(tx, info, cols, fmt);
@@ -108,19 +113,18 @@ async function updateViaCopy(
     ', ',
   );
   const statement = `copy ${escapeName(tx, tmp)} (${names}) from stdin${fields ? ' with (format binary)' : ''}`;
-  let chunks: Iterable<string>;
+  let chunks: Iterable<CopyChunk>;
   if (fields) {
-    // copyIn streams its chunks through Readable.from, which passes Buffers through as they are.
     chunks = copyBinaryChunks({ info, cols, input: b.rows, rows: b.rows.length, start: b.start }, fields, {
       ordinal: wantUnmatched,
       cell: updateCell(keyCols),
-    }) as Iterable<unknown> as Iterable<string>;
+    });
   } else {
     if (b.setValues.length !== setCols.length)
       b.setValues = encodeColumns(info, b.rows, b.start, setCols, false);
     chunks = copyTextColumns([...b.keyValues, ...b.setValues], b.rows.length, wantUnmatched);
   }
-  await copyIn(tx, statement, chunks);
+  await copyIn(tx, statement, chunks, signal);
   const v = (c: ColumnInfo) => sql`v.${sql.identifier(c.name)}`;
   const assignments = sql.join(
     setCols.map((c) => sql`${sql.identifier(c.name)} = ${v(c)}`),
@@ -135,8 +139,9 @@ async function updateViaCopy(
     sql`update ${info.table} as dbkit_t set ${assignments} from ${sql.identifier(tmp)} as v where ${match}${
       wantUnmatched ? sql` returning v.dbkit_ord` : sql``
     }`,
+    signal,
   );
-  await run(tx, sql`drop table ${sql.identifier(tmp)}`);
+  await run(tx, sql`drop table ${sql.identifier(tmp)}`, signal);
   if (!wantUnmatched) return { count: res.count };
   return { count: res.rows.length, matched: new Set(res.rows.map((x) => Number(x.dbkit_ord))) };
 }
@@ -203,6 +208,7 @@ export async function bulkUpdate<T extends PgTable>(
   rows: RowSource<Partial<T['$inferInsert']>>,
   opts: BulkUpdateOptions<T>,
 ): Promise<BulkUpdateResult<T>> {
+  assertBulkArgs('bulkUpdate', db, table, rows);
   const { method = 'auto', copyThreshold = 10_000, copyFormat = 'auto', ...common } = opts;
   if (!['auto', 'copy', 'unnest'].includes(method))
     throw new ConfigError(`method must be 'auto', 'copy' or 'unnest', got ${String(method)}`);
@@ -262,9 +268,9 @@ export async function bulkUpdate<T extends PgTable>(
         copy,
       };
     },
-    async (tx, b) => {
+    async (tx, b, ctx) => {
       if (b.copy) {
-        const r = await updateViaCopy(tx, info, keyCols, setCols as ColumnInfo[], b, wantUnmatched, fmt);
+        const r = await updateViaCopy(tx, info, keyCols, setCols as ColumnInfo[], b, wantUnmatched, fmt, ctx);
         if (!r.matched) return { count: r.count, method: 'copy' };
         const out: Row[] = [];
         const matched = r.matched;
@@ -273,6 +279,7 @@ export async function bulkUpdate<T extends PgTable>(
         });
         return { count: r.count, method: 'copy', out };
       }
+      ctx.method = 'unnest';
       const cols = [...keyCols, ...(setCols as ColumnInfo[])];
       const { from, refs } = unnestFrom(cols, [...b.keyValues, ...b.setValues], 'c', wantUnmatched);
       const assignments = sql.join(
@@ -282,7 +289,7 @@ export async function bulkUpdate<T extends PgTable>(
         sql`, `,
       );
       const q = sql`update ${table} as dbkit_t set ${assignments} from ${from} where ${matchKeys(keyCols, refs)}${wantUnmatched ? sql` returning v.ord` : sql``}`;
-      const res = await run(tx, q);
+      const res = await run(tx, q, { signal: ctx.signal });
       if (!wantUnmatched) return { count: res.count, method: 'unnest' };
       const matched = new Set(res.rows.map((x) => Number(x.ord)));
       const out: Row[] = [];
@@ -329,6 +336,7 @@ export async function bulkDelete<T extends PgTable>(
   keys: RowSource<unknown>,
   opts: BulkDeleteOptions<T>,
 ): Promise<BulkDeleteResult> {
+  assertBulkArgs('bulkDelete', db, table, keys);
   const o = resolveBulkOptions(opts);
   const info = tableInfo(table);
   const keyCols = keysToColumns(info, opts.key, 'key');
@@ -349,11 +357,13 @@ export async function bulkDelete<T extends PgTable>(
       checkKeys(info, rows, start);
       return encodeColumns(info, rows, start, keyCols, true);
     },
-    async (tx, values) => {
+    async (tx, values, ctx) => {
+      ctx.method = 'unnest';
       const { from, refs } = unnestFrom(keyCols, values, 'k');
       const res = await run(
         tx,
         sql`delete from ${table} as dbkit_t using ${from} where ${matchKeys(keyCols, refs)}`,
+        { signal: ctx.signal },
       );
       return { count: res.count, method: 'unnest' };
     },
