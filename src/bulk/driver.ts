@@ -200,7 +200,9 @@ function guardCopyStream(w: NodeJS.WritableStream): NodeJS.WritableStream {
       cb(e as Error);
     }
   };
+  let finished = false;
   s._final = (cb) => {
+    finished = true;
     try {
       final(cb);
     } catch (e) {
@@ -208,6 +210,9 @@ function guardCopyStream(w: NodeJS.WritableStream): NodeJS.WritableStream {
     }
   };
   s._destroy = (err, cb) => {
+    // After CopyDone, autoDestroy calls destroy(null), and postgres.js would send a CopyFail ("null") the server
+    // no longer expects: a stray message that, with Nagle on, delayed the next statement by a delayed ACK.
+    if (err === null && finished) return cb(null);
     let called = false;
     try {
       destroy(err, (e) => {
