@@ -28,6 +28,7 @@ import {
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { bulkInsert, bulkUpdate } from '../src/bulk/index.js';
+import { createClientManager } from '../src/clients/index.js';
 import type { BenchReport } from './harness.js';
 import { benchDatabase } from './services.js';
 
@@ -140,7 +141,11 @@ export default async function (report: BenchReport): Promise<void> {
   // drizzle() makes the timestamp serializers of the client it wraps transparent: raw postgres.js baselines
   // get their own client.
   const sql = postgres(bdb.url, { max: 4, onnotice: () => {} });
-  const db = drizzle(postgres(bdb.url, { max: 4, onnotice: () => {} }));
+  // Ours as a service gets it: the client manager's drizzle database (its pool sockets set TCP_NODELAY, as
+  // psql's libpq does). The drizzle baseline runs on a plain postgres.js client.
+  const manager = createClientManager({ env: {}, databaseUrl: bdb.url, pool: { max: 4 } });
+  const db = manager.db();
+  const plain = drizzle(postgres(bdb.url, { max: 4, onnotice: () => {} }));
   const dir = mkdtempSync(join(tmpdir(), 'dbkit-bulk-'));
   try {
     await sql.unsafe(DDL);
@@ -191,7 +196,7 @@ export default async function (report: BenchReport): Promise<void> {
           baseline: true,
           units: N,
           before: truncate('bench_narrow'),
-          fn: () => chunked(narrowRows, 1_000, (c) => db.insert(narrow).values(c)),
+          fn: () => chunked(narrowRows, 1_000, (c) => plain.insert(narrow).values(c)),
         },
         {
           name: 'postgres.js multi-row insert x10000',
@@ -258,7 +263,7 @@ export default async function (report: BenchReport): Promise<void> {
           baseline: true,
           units: W,
           before: truncate('bench_wide'),
-          fn: () => chunked(wideRows, 1_000, (c) => db.insert(wide).values(c)),
+          fn: () => chunked(wideRows, 1_000, (c) => plain.insert(wide).values(c)),
         },
         {
           name: 'postgres.js multi-row insert x5000',
@@ -367,7 +372,8 @@ export default async function (report: BenchReport): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await sql.end({ timeout: 5 });
-    await (db.$client as postgres.Sql).end({ timeout: 5 });
+    await (plain.$client as postgres.Sql).end({ timeout: 5 });
+    await manager.closeAll();
     await bdb.drop();
   }
 }

@@ -50,11 +50,13 @@ function recording(opts: { host: string[]; port: number[] }): Socket {
 
 beforeAll(async () => {
   const u = new URL(tdb.url);
-  client = postgres(tdb.url, {
+  // postgres.js' documented `socket` option (a socket factory) is missing from its type declarations.
+  const options = {
     max: 1,
     onnotice: () => {},
     socket: () => recording({ host: [u.hostname], port: [Number(u.port || 5432)] }),
-  });
+  } as postgres.Options<Record<string, never>>;
+  client = postgres(tdb.url, options);
   db = drizzle(client);
   await ddl(db, itemsDdl);
 });
