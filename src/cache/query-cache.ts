@@ -16,15 +16,18 @@ import {
 } from './errors.js';
 import { type DecodedFrame, decodeCacheFrame, encodeCacheFrame } from './frame.js';
 import { CacheKeyspace, escapeGlob, isWellFormedText } from './keys.js';
+import { type LocalEntry, LocalTier } from './local-tier.js';
 import {
   type CacheSetOptions,
   type QueryCacheOptions,
   type ResolvedQueryCacheOptions,
   resolveQueryCacheOptions,
 } from './options.js';
+import { isIoRedisClient } from './redis-client.js';
 import { redisStore } from './redis-store.js';
-import type { CacheStore, CacheStoreEntry } from './store.js';
+import { type CacheStore, type CacheStoreEntry, redisGlobMatcher } from './store.js';
 import { StoreGuard } from './store-guard.js';
+import { type BusMessage, type Coherence, startCoherence } from './tracking.js';
 import { parseCacheTtl } from './ttl.js';
 
 /** Counters of one {@link QueryCache} (the shape monitoring reads). */
@@ -54,6 +57,24 @@ export interface QueryCacheStats {
   /** Entries written per codec actually used. */
   codecs: Record<string, number>;
   circuit: CircuitState;
+  /** Hits served by the local tier (included in `hits`); 0 without one. */
+  localHits: number;
+  /** Local entries evicted to stay within `local.maxEntries` / `local.maxBytes`. */
+  localEvictions: number;
+  /** Invalidated keys (and flushes) received from Redis tracking or the bus. */
+  invalidationsReceived: number;
+  /** The local tier now, when there is one. */
+  local?: LocalTierState;
+}
+
+/** The local tier's state in {@link QueryCacheStats}. */
+export interface LocalTierState {
+  entries: number;
+  bytes: number;
+  /** False while the invalidation connection is down (local copies are then neither served nor kept). */
+  serving: boolean;
+  /** 'tracking' (Redis client tracking), 'bus' (pub/sub fallback), 'process' (no Redis), 'off'. */
+  mode: Coherence['mode'];
 }
 
 /** One entry of {@link QueryCache.setMany}. */
@@ -102,6 +123,8 @@ export class QueryCache {
     bytesStored: 0,
   };
   private readonly codecCounts: Record<string, number> = {};
+  private readonly local: LocalTier | undefined;
+  private readonly coherence: Coherence | undefined;
 
   constructor(options: QueryCacheOptions) {
     this.options = resolveQueryCacheOptions(options);
@@ -111,6 +134,43 @@ export class QueryCache {
     this.store = options.store ?? redisStore(options.redis!);
     this.keyspace = new CacheKeyspace(this.options.namespace);
     this.guard = new StoreGuard(this.store, this.options);
+    const lo = this.options.local;
+    if (lo) {
+      const local = new LocalTier(lo, this.options.namespace);
+      this.local = local;
+      const client = (this.store as { client?: unknown }).client;
+      this.coherence = startCoherence(
+        isIoRedisClient(client) ? client : undefined,
+        {
+          namespace: this.options.namespace,
+          prefix: `${this.keyspace.prefix}:`,
+          // `i`: the local tier's invalidation channel (a pub/sub channel, never a key).
+          channel: `${this.keyspace.prefix}:i`,
+          invalidation: lo.invalidation,
+          heartbeatMs: lo.heartbeatMs,
+        },
+        {
+          up: () => local.up(),
+          down: () => local.down(),
+          invalidate: (keys) => local.invalidate(keys, true),
+          invalidateMatching: (glob) => local.invalidateMatching(redisGlobMatcher(glob), true),
+          flush: () => local.flush(true),
+        },
+      );
+    }
+  }
+
+  /**
+   * Stops the local tier's invalidation connections (the store and its client are left open; they also stop
+   * when that client is closed). Without a local tier it does nothing.
+   *
+   * @example
+   * ```ts
+   * await cache.close(); await redis.quit()
+   * ```
+   */
+  async close(): Promise<void> {
+    await this.coherence?.close();
   }
 
   /** Reads a value; undefined on a miss (or when the store is down and failOpen). */
@@ -154,20 +214,38 @@ export class QueryCache {
     if (n === 0) return [];
     const full = new Array<string>(n);
     for (let i = 0; i < n; i++) full[i] = this.entryKey(keys[i]!);
-    const frames = await this.op('getMany', undefined, () => this.store.getMany(full));
     // Filled, not sparse: a hole would be skipped by the caller's map/forEach.
     const out = new Array<T | undefined>(n).fill(undefined);
+    // Positions still to read from the store (all of them without a local tier).
+    let at: number[] | undefined;
+    let ticket = -1;
+    const local = this.local;
+    if (local !== undefined) {
+      at = [];
+      for (let i = 0; i < n; i++) {
+        const e = local.get(full[i]!);
+        const v = e === undefined ? FAILED : this.localHit(keys[i]!, full[i]!, e);
+        if (v === FAILED) at.push(i);
+        else out[i] = v as T;
+      }
+      if (at.length === 0) return out;
+      ticket = local.ticket();
+    }
+    const m = at ? at.length : n;
+    const pos = at ? (j: number) => at[j]! : (j: number) => j;
+    const wanted = at ? at.map((i) => full[i]!) : full;
+    const frames = await this.op('getMany', undefined, () => this.store.getMany(wanted));
     if (frames === FAILED) {
-      for (let i = 0; i < n; i++) this.miss(keys[i]!);
+      for (let j = 0; j < m; j++) this.miss(keys[pos(j)]!);
       return out;
     }
-    const decoded = new Array<DecodedFrame | undefined>(n);
+    const decoded = new Array<DecodedFrame | undefined>(m);
     let tagSet: Set<string> | undefined;
-    for (let i = 0; i < n; i++) {
-      const f = frames[i];
+    for (let j = 0; j < m; j++) {
+      const f = frames[j];
       if (!f) continue;
-      const d = this.decode(keys[i]!, f);
-      decoded[i] = d;
+      const d = this.decode(keys[pos(j)]!, f);
+      decoded[j] = d;
       if (d?.tags.length) {
         tagSet ??= new Set();
         for (const [t] of d.tags) tagSet.add(t);
@@ -177,14 +255,16 @@ export class QueryCache {
       ? await this.op('getMany', undefined, () => this.readVersions([...tagSet]))
       : NO_VERSIONS;
     const stale: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const d = decoded[i];
+    for (let j = 0; j < m; j++) {
+      const d = decoded[j];
+      const i = pos(j);
       const key = keys[i]!;
       if (d && versions !== FAILED) {
         if (d.tags.length === 0 || this.fresh(d.tags, versions)) {
           const v = this.deserialize(key, d);
           if (v !== FAILED) {
             out[i] = v as T;
+            if (ticket >= 0) this.fill(key, full[i]!, d, ticket);
             continue;
           }
         } else stale.push(full[i]!);
@@ -216,7 +296,7 @@ export class QueryCache {
   async deleteMany(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
     const full = keys.map((k) => this.entryKey(k));
-    const n = await this.strict('deleteMany', () => this.store.delete(full));
+    const n = await this.locally({ k: full }, () => this.strict('deleteMany', () => this.store.delete(full)));
     this.counters.deletes += n;
     publish('invalidate', () => ({
       namespace: this.options.namespace,
@@ -234,8 +314,10 @@ export class QueryCache {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     const checked = this.checkTags(tags);
     if (checked.length === 0) return;
-    await this.strict('invalidateTags', () =>
-      Promise.all(checked.map((t) => this.store.incr(this.keyspace.tag(t)))),
+    await this.locally({ k: checked.map((t) => this.keyspace.tag(t)) }, () =>
+      this.strict('invalidateTags', () =>
+        Promise.all(checked.map((t) => this.store.incr(this.keyspace.tag(t)))),
+      ),
     );
     publish('invalidate', () => ({ namespace: this.options.namespace, kind: 'tags', target: checked }));
   }
@@ -249,8 +331,9 @@ export class QueryCache {
     if (typeof glob !== 'string' || glob.length === 0 || !isWellFormedText(glob)) {
       throw new ConfigError('invalidatePattern needs a non-empty glob (well-formed unicode)');
     }
-    const n = await this.strict('invalidatePattern', () =>
-      this.store.deleteMatching(this.keyspace.entryPattern(glob)),
+    const pattern = this.keyspace.entryPattern(glob);
+    const n = await this.locally({ m: pattern }, () =>
+      this.strict('invalidatePattern', () => this.store.deleteMatching(pattern)),
     );
     this.counters.deletes += n;
     publish('invalidate', () => ({
@@ -280,7 +363,9 @@ export class QueryCache {
 
   /** Deletes every entry and tag counter of this namespace (other namespaces untouched). */
   async clear(): Promise<number> {
-    const n = await this.strict('clear', () => this.store.deleteMatching(this.keyspace.allPattern()));
+    const n = await this.locally({ a: true }, () =>
+      this.strict('clear', () => this.store.deleteMatching(this.keyspace.allPattern())),
+    );
     publish('invalidate', () => ({
       namespace: this.options.namespace,
       kind: 'clear',
@@ -306,6 +391,19 @@ export class QueryCache {
       codecs: { ...this.codecCounts },
       errors: this.guard.errors,
       circuit: this.guard.circuit,
+      localHits: this.local?.counters.localHits ?? 0,
+      localEvictions: this.local?.counters.localEvictions ?? 0,
+      invalidationsReceived: this.local?.counters.invalidationsReceived ?? 0,
+      ...(this.local
+        ? {
+            local: {
+              entries: this.local.size,
+              bytes: this.local.bytes,
+              serving: this.local.serving,
+              mode: this.coherence!.mode,
+            },
+          }
+        : {}),
     };
   }
 
@@ -385,7 +483,17 @@ export class QueryCache {
    */
   private lookup(key: string, tags: readonly string[] | undefined): Promise<Lookup> {
     const full = this.entryKey(key);
-    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags);
+    const local = this.local;
+    let ticket = -1;
+    if (local !== undefined) {
+      const e = local.get(full);
+      if (e !== undefined) {
+        const value = this.localHit(key, full, e);
+        if (value !== FAILED) return Promise.resolve({ hit: true, value });
+      }
+      ticket = local.ticket();
+    }
+    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags, ticket);
     if (this.guard.skipping()) {
       if (!this.options.failOpen) return Promise.reject(this.guard.circuitOpen('get', key));
       return Promise.resolve(this.missed(key, MISS_FAILED));
@@ -393,7 +501,7 @@ export class QueryCache {
     return this.guard
       .run('get', key, () => this.store.get(full))
       .then(
-        (frame) => this.found(key, full, frame, NO_VERSIONS),
+        (frame) => this.found(key, full, frame, NO_VERSIONS, ticket),
         (e: unknown) => {
           if (this.options.failOpen && e instanceof CacheStoreError) return this.missed(key, MISS_FAILED);
           throw e;
@@ -401,10 +509,15 @@ export class QueryCache {
       );
   }
 
-  private async lookupTagged(key: string, full: string, tags: readonly string[]): Promise<Lookup> {
+  private async lookupTagged(
+    key: string,
+    full: string,
+    tags: readonly string[],
+    ticket: number,
+  ): Promise<Lookup> {
     const r = await this.op('get', key, () => Promise.all([this.store.get(full), this.readVersions(tags)]));
     if (r === FAILED) return this.missed(key, MISS_FAILED);
-    return this.found(key, full, r[0], r[1]);
+    return this.found(key, full, r[0], r[1], ticket);
   }
 
   /** What a read found: a hit, or a miss carrying the tag versions for the write-back. */
@@ -413,6 +526,7 @@ export class QueryCache {
     full: string,
     frame: Buffer | null,
     versions: Versions,
+    ticket = -1,
   ): Lookup | Promise<Lookup> {
     const d = frame ? this.decode(key, frame) : undefined;
     if (!d)
@@ -422,16 +536,25 @@ export class QueryCache {
       );
     if (d.tags.length === 0) {
       const value = this.deserialize(key, d);
-      if (value !== FAILED) return { hit: true, value };
+      if (value !== FAILED) {
+        if (ticket >= 0) this.fill(key, full, d, ticket);
+        return { hit: true, value };
+      }
       return this.missed(
         key,
         versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
       );
     }
-    return this.foundTagged(key, full, d, versions);
+    return this.foundTagged(key, full, d, versions, ticket);
   }
 
-  private async foundTagged(key: string, full: string, d: DecodedFrame, versions: Versions): Promise<Lookup> {
+  private async foundTagged(
+    key: string,
+    full: string,
+    d: DecodedFrame,
+    versions: Versions,
+    ticket: number,
+  ): Promise<Lookup> {
     let current = versions;
     const missing = d.tags.map(([t]) => t).filter((t) => !versions.has(t));
     if (missing.length) {
@@ -441,7 +564,10 @@ export class QueryCache {
     }
     if (this.fresh(d.tags, current)) {
       const value = this.deserialize(key, d);
-      if (value !== FAILED) return { hit: true, value };
+      if (value !== FAILED) {
+        if (ticket >= 0) this.fill(key, full, d, ticket);
+        return { hit: true, value };
+      }
     } else {
       const gone = await this.op('delete', key, () => this.store.delete([full]));
       if (gone === FAILED) return this.missed(key, { hit: false, versions, failed: true });
@@ -547,9 +673,15 @@ export class QueryCache {
       meta.push({ raw: e.raw.length, stored: frame.length, codec, key: e.key });
     });
     const one = batch.length === 1 ? batch[0]! : undefined;
-    const done = await this.op(one ? 'set' : 'setMany', one ? entries[0]!.key : undefined, () =>
-      one ? this.store.set(one.key, one.value, one.ttlMs) : this.store.setMany(batch),
-    );
+    let done: unknown;
+    try {
+      done = await this.op(one ? 'set' : 'setMany', one ? entries[0]!.key : undefined, () =>
+        one ? this.store.set(one.key, one.value, one.ttlMs) : this.store.setMany(batch),
+      );
+    } finally {
+      // Even a failed write may have been applied: no local copy (nor a read in flight) survives it.
+      if (this.local) await this.invalidatedLocally({ k: batch.map((b) => b.key) }, 'lenient');
+    }
     if (done === FAILED) return;
     for (const m of meta) {
       this.counters.sets++;
@@ -566,9 +698,78 @@ export class QueryCache {
     }
   }
 
-  private hit(key: string, codec: string, bytes: number) {
+  private hit(key: string, codec: string, bytes: number, tier: 'local' | 'store' = 'store') {
     this.counters.hits++;
-    publish('hit', () => ({ namespace: this.options.namespace, key, codec, bytes }));
+    publish('hit', () => ({ namespace: this.options.namespace, key, codec, bytes, tier }));
+  }
+
+  /** Decodes a local copy (a fresh object per hit: callers never share one); FAILED drops it. */
+  private localHit(key: string, full: string, e: LocalEntry): unknown {
+    try {
+      const value = this.options.serializer.deserialize(e.raw);
+      this.local!.hit();
+      this.hit(key, e.codec, e.bytes, 'local');
+      return value;
+    } catch {
+      this.local!.invalidate([full], false);
+      return FAILED;
+    }
+  }
+
+  /**
+   * Keeps a copy of what a store read returned, once the store says how long the entry has left (PTTL, sent
+   * after the value was handed to the caller: it costs the caller nothing). The ticket taken before the read
+   * refuses the copy if an invalidation of the key or of its tags arrived meanwhile.
+   */
+  private fill(key: string, full: string, d: DecodedFrame, ticket: number) {
+    const local = this.local!;
+    if (!local.serving || this.guard.skipping()) return;
+    // The payload may be a view into a larger socket buffer: keep only its own bytes.
+    const raw =
+      d.raw.byteOffset === 0 && d.raw.buffer.byteLength === d.raw.length ? d.raw : Buffer.from(d.raw);
+    const tagKeys = d.tags.map(([t]) => this.keyspace.tag(t));
+    const pttl = this.store.pttl;
+    if (pttl === undefined) {
+      local.fill(full, raw, d.codec, tagKeys, local.options.ttlMs, ticket);
+      return;
+    }
+    this.guard
+      .run('pttl', key, () => pttl.call(this.store, full))
+      .then(
+        (ms) => {
+          local.fill(full, raw, d.codec, tagKeys, ms === -1 ? Number.POSITIVE_INFINITY : ms, ticket);
+        },
+        () => {}, // counted and reported by the guard
+      );
+  }
+
+  /**
+   * Runs an invalidation, then drops the matching local copies (and refuses reads in flight) and tells the other
+   * processes over the bus when there is one (with tracking, Redis tells them). Runs even when the store call
+   * failed: it may have been applied.
+   */
+  private async locally<T>(what: BusMessage, fn: () => Promise<T>): Promise<T> {
+    if (!this.local) return fn();
+    let result: T;
+    try {
+      result = await fn();
+    } catch (e) {
+      await this.invalidatedLocally(what, 'lenient');
+      throw e;
+    }
+    await this.invalidatedLocally(what, 'strict');
+    return result;
+  }
+
+  private async invalidatedLocally(what: BusMessage, mode: 'strict' | 'lenient') {
+    const local = this.local!;
+    if (what.a) local.flush();
+    if (what.m !== undefined) local.invalidateMatching(redisGlobMatcher(what.m), false);
+    if (what.k) local.invalidate(what.k, false);
+    const c = this.coherence!;
+    if (c.mode !== 'bus') return;
+    if (mode === 'strict') await this.strict('publish', () => c.announce(what));
+    else await this.op('publish', undefined, () => c.announce(what)).catch(() => {});
   }
 
   private miss(key: string) {

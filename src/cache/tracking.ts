@@ -1,0 +1,328 @@
+/**
+ * Keeps a local tier coherent with Redis: server-assisted client tracking where the server allows it, a pub/sub
+ * bus where it does not.
+ *
+ * Tracking: one connection per Redis master (one for a standalone server) runs
+ *   CLIENT ID -> CLIENT TRACKING ON REDIRECT <its own id> BCAST PREFIX <ns>: -> SUBSCRIBE __redis__:invalidate
+ * and from then on Redis sends it, as a RESP2 pub/sub message, the keys of every write to a key under the prefix
+ * (SET, UNLINK, INCR of a tag counter, expiry, eviction: by us or by any other client, redis-cli included), or a
+ * null payload on FLUSHDB/FLUSHALL. BCAST means no key has to be read on that connection first. The connection
+ * is forced to RESP2 (`protocol: 2`): ioredis 6 speaks RESP3 by default, where Redis sends `invalidate` pushes
+ * instead of pub/sub messages. Tracking state belongs to the connection, so every reconnect runs the three
+ * commands again (and ioredis' own auto-resubscribe is off). A Cluster node only reports writes to its own
+ * slots: each master gets its own connection, reconciled on topology changes.
+ *
+ * Bus (fallback, or `invalidation: 'bus'`): our own writes PUBLISH what they invalidated on `<ns>:i` and every
+ * process subscribes; writes by other tools are not seen then.
+ *
+ * The tier serves only while every connection is subscribed and answers its heartbeat PING; the moment one
+ * drops (socket closed, CLIENT KILL, unanswered ping) it stops serving and forgets what it held, and when all
+ * are back it starts again from empty.
+ */
+import { publish } from './channels.js';
+import type { IoRedisClient } from './redis-client.js';
+
+/** Where invalidations go (the local tier). */
+export interface CoherenceSink {
+  up(): void;
+  down(): void;
+  invalidate(keys: readonly string[]): void;
+  invalidateMatching(glob: string): void;
+  flush(): void;
+}
+
+/** What one of our invalidations tells other processes over the bus. */
+export interface BusMessage {
+  /** Store keys (entries or tag counters). */
+  k?: readonly string[];
+  /** A store-key glob. */
+  m?: string;
+  /** Everything in the namespace. */
+  a?: true;
+}
+
+/** The running coherence machinery of one cache. */
+export interface Coherence {
+  /** 'tracking', 'bus', 'process' (no Redis: in-process only), or 'off' (tracking refused and forced). */
+  readonly mode: 'tracking' | 'bus' | 'process' | 'off';
+  /** True while the local tier may serve. */
+  readonly up: boolean;
+  /** Bus mode: tells the other processes; otherwise resolves at once (Redis tells them). */
+  announce(message: BusMessage): Promise<void>;
+  /** Closes the invalidation connections. */
+  close(): Promise<void>;
+}
+
+/** The ioredis surface used here (both majors have it). */
+interface Conn {
+  readonly status: string;
+  readonly isCluster: boolean;
+  readonly options: { host?: string; port?: number };
+  readonly stream?: { unref?: () => void };
+  duplicate(override?: object): Conn;
+  call(...args: string[]): Promise<unknown>;
+  subscribe(channel: string): Promise<unknown>;
+  publish(channel: string, message: string): Promise<unknown>;
+  ping(): Promise<unknown>;
+  nodes(role: 'master'): Conn[];
+  disconnect(reconnect?: boolean): void;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+export interface CoherenceOptions {
+  namespace: string;
+  /** `<encoded ns>:`: the tracking prefix (covers entries and tag counters). */
+  prefix: string;
+  /** The bus channel. */
+  channel: string;
+  invalidation: 'auto' | 'tracking' | 'bus';
+  heartbeatMs: number;
+}
+
+const INVALIDATE = '__redis__:invalidate';
+
+/** Starts coherence for a local tier over `client` (no client: in-process only). */
+export function startCoherence(
+  client: IoRedisClient | undefined,
+  options: CoherenceOptions,
+  sink: CoherenceSink,
+): Coherence {
+  if (client === undefined) {
+    sink.up();
+    return { mode: 'process', up: true, announce: async () => {}, close: async () => {} };
+  }
+  return new RedisCoherence(client as unknown as Conn, options, sink);
+}
+
+const isReplyError = (e: unknown) =>
+  e instanceof Error && (e.name === 'ReplyError' || /^(ERR|NOPERM|WRONGPASS|NOAUTH)\b/.test(e.message));
+
+/** One invalidation connection to one node. */
+class Link {
+  up = false;
+  pingOutstanding = false;
+  private gen = 0;
+  private closed = false;
+  private lastError: unknown;
+  readonly conn: Conn;
+
+  constructor(
+    node: Conn,
+    readonly key: string,
+    private readonly role: 'tracking' | 'bus',
+    private readonly owner: RedisCoherence,
+  ) {
+    this.conn = node.duplicate({
+      protocol: 2,
+      autoResubscribe: false,
+      enableOfflineQueue: false,
+      lazyConnect: false,
+      readOnly: false,
+      connectionName: 'dbkit-cache-invalidation',
+    });
+    const c = this.conn;
+    c.on('error', (e: Error) => {
+      this.lastError = e;
+    });
+    // Never keep the host process alive on our own: the host's client does that (and closing it closes us).
+    c.on('connect', () => c.stream?.unref?.());
+    c.on('ready', () => void this.setup());
+    for (const ev of ['close', 'reconnecting', 'end'] as const) c.on(ev, () => this.lost(ev));
+    c.on('messageBuffer', (channel: Buffer, message: unknown) => owner.message(this.role, channel, message));
+  }
+
+  private async setup() {
+    const gen = ++this.gen;
+    const c = this.conn;
+    try {
+      if (this.role === 'tracking') {
+        const id = String(await c.call('CLIENT', 'ID'));
+        await c.call(
+          'CLIENT',
+          'TRACKING',
+          'ON',
+          'REDIRECT',
+          id,
+          'BCAST',
+          'PREFIX',
+          this.owner.options.prefix,
+        );
+        await c.subscribe(INVALIDATE);
+      } else {
+        await c.subscribe(this.owner.options.channel);
+      }
+    } catch (e) {
+      if (gen !== this.gen || this.closed) return;
+      this.lastError = e;
+      if (this.role === 'tracking' && isReplyError(e)) this.owner.unsupported(e);
+      else c.disconnect(true);
+      return;
+    }
+    if (gen !== this.gen || this.closed) return;
+    this.up = true;
+    this.pingOutstanding = false;
+    this.owner.changed(this, undefined);
+  }
+
+  private lost(event: string) {
+    this.gen++;
+    if (!this.up) return;
+    this.up = false;
+    this.owner.changed(this, this.lastError ?? new Error(`invalidation connection ${event}`));
+  }
+
+  /** Called by the heartbeat: a ping still unanswered from the last beat means the link is dead. */
+  beat() {
+    if (!this.up) return;
+    if (this.pingOutstanding) {
+      this.lastError = new Error('invalidation connection did not answer its heartbeat ping');
+      this.lost('heartbeat');
+      this.conn.disconnect(true);
+      return;
+    }
+    this.pingOutstanding = true;
+    const gen = this.gen;
+    this.conn.ping().then(
+      () => {
+        if (gen === this.gen) this.pingOutstanding = false;
+      },
+      () => {},
+    );
+  }
+
+  close() {
+    this.closed = true;
+    this.gen++;
+    this.up = false;
+    this.conn.disconnect();
+  }
+}
+
+class RedisCoherence implements Coherence {
+  mode: 'tracking' | 'bus' | 'off';
+  up = false;
+  private links = new Map<string, Link>();
+  private closed = false;
+  private readonly origin = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onTopology = () => this.reconcile();
+  private readonly onEnd = () => void this.close();
+
+  constructor(
+    private readonly client: Conn,
+    readonly options: CoherenceOptions,
+    private readonly sink: CoherenceSink,
+  ) {
+    this.mode = options.invalidation === 'bus' ? 'bus' : 'tracking';
+    this.timer = setInterval(() => {
+      for (const l of this.links.values()) l.beat();
+    }, options.heartbeatMs);
+    this.timer.unref();
+    client.on('end', this.onEnd);
+    if (client.isCluster)
+      for (const ev of ['ready', 'refresh', '+node', '-node']) client.on(ev, this.onTopology);
+    this.reconcile();
+  }
+
+  /** The nodes to hold a link to: every master (tracking) or one node (bus). */
+  private wanted(): Map<string, Conn> {
+    const out = new Map<string, Conn>();
+    if (!this.client.isCluster) {
+      out.set('standalone', this.client);
+      return out;
+    }
+    const masters = this.client.status === 'ready' ? this.client.nodes('master') : [];
+    const keyed = masters.map((n) => [`${n.options.host}:${n.options.port}`, n] as const);
+    if (this.mode === 'bus') {
+      // Classic PUBLISH reaches subscribers on every node of a Cluster: one subscription is enough.
+      const keep = keyed.find(([k]) => this.links.has(k)) ?? keyed[0];
+      if (keep) out.set(keep[0], keep[1]);
+    } else for (const [k, n] of keyed) out.set(k, n);
+    return out;
+  }
+
+  private reconcile() {
+    if (this.closed || this.mode === 'off') return;
+    const want = this.wanted();
+    for (const [k, l] of this.links) {
+      if (!want.has(k)) {
+        l.close();
+        this.links.delete(k);
+      }
+    }
+    for (const [k, node] of want) {
+      if (!this.links.has(k)) this.links.set(k, new Link(node, k, this.mode, this));
+    }
+    this.changed(undefined, undefined);
+  }
+
+  /** A link changed state (or the set of links did): serve only while every link is up. */
+  changed(link: Link | undefined, error: unknown) {
+    if (this.closed) return;
+    const all = this.links.size > 0 && [...this.links.values()].every((l) => l.up);
+    if (all === this.up) return;
+    this.up = all;
+    if (all) this.sink.up();
+    else this.sink.down();
+    publish('localState', () => ({
+      namespace: this.options.namespace,
+      up: all,
+      mode: this.mode,
+      ...(link ? { node: link.key } : {}),
+      ...(error ? { error } : {}),
+    }));
+  }
+
+  /** CLIENT TRACKING was refused (renamed command, ACL): fall back to the bus, or stay off when forced. */
+  unsupported(error: unknown) {
+    if (this.mode !== 'tracking' || this.closed) return;
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+    this.mode = this.options.invalidation === 'auto' ? 'bus' : 'off';
+    publish('localState', () => ({ namespace: this.options.namespace, up: false, mode: this.mode, error }));
+    if (this.mode === 'bus') this.reconcile();
+  }
+
+  message(role: 'tracking' | 'bus', channel: Buffer, message: unknown) {
+    if (this.closed) return;
+    const name = channel.toString();
+    if (role === 'tracking') {
+      if (name !== INVALIDATE) return;
+      // A null payload: FLUSHDB / FLUSHALL. Otherwise an array of the keys written.
+      if (message === null || message === undefined) this.sink.flush();
+      else if (Array.isArray(message)) this.sink.invalidate(message.map((k) => String(k)));
+      return;
+    }
+    if (name !== this.options.channel || !Buffer.isBuffer(message)) return;
+    let m: BusMessage & { o?: string };
+    try {
+      m = JSON.parse(message.toString('utf8'));
+    } catch {
+      return;
+    }
+    if (m.o === this.origin) return; // ours: applied locally already
+    if (m.a) this.sink.flush();
+    if (typeof m.m === 'string') this.sink.invalidateMatching(m.m);
+    if (Array.isArray(m.k)) this.sink.invalidate(m.k.map(String));
+  }
+
+  async announce(message: BusMessage): Promise<void> {
+    if (this.mode !== 'bus' || this.closed) return;
+    await this.client.publish(this.options.channel, JSON.stringify({ o: this.origin, ...message }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.client.removeListener('end', this.onEnd);
+    for (const ev of ['ready', 'refresh', '+node', '-node']) this.client.removeListener(ev, this.onTopology);
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+    if (this.up) {
+      this.up = false;
+      this.sink.down();
+    }
+  }
+}
