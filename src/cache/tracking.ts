@@ -120,6 +120,9 @@ class Link {
       lazyConnect: false,
       readOnly: false,
       connectionName: 'dbkit-cache-invalidation',
+      // ioredis Cluster node clients have no retryStrategy (the Cluster reconnects them): ours must reconnect
+      // on its own. Removed nodes are closed by `reconcile`.
+      retryStrategy: (times: number) => Math.min(50 * times, 1000),
     });
     const c = this.conn;
     c.on('error', (e: Error) => {
