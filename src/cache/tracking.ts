@@ -66,6 +66,7 @@ interface Conn {
   ping(): Promise<unknown>;
   nodes(role: 'master'): Conn[];
   disconnect(reconnect?: boolean): void;
+  connect(): Promise<unknown>;
   on(event: string, listener: (...args: never[]) => void): unknown;
   removeListener(event: string, listener: (...args: never[]) => void): unknown;
 }
@@ -105,6 +106,8 @@ class Link {
   private gen = 0;
   private closed = false;
   private lastError: unknown;
+  private retry: NodeJS.Timeout | undefined;
+  private attempts = 0;
   readonly conn: Conn;
 
   constructor(
@@ -120,9 +123,10 @@ class Link {
       lazyConnect: false,
       readOnly: false,
       connectionName: 'dbkit-cache-invalidation',
-      // ioredis Cluster node clients have no retryStrategy (the Cluster reconnects them): ours must reconnect
-      // on its own. Removed nodes are closed by `reconcile`.
-      retryStrategy: (times: number) => Math.min(50 * times, 1000),
+      // We reconnect ourselves, on an unref'd timer (below): ioredis' own reconnect timer would keep the host
+      // process alive after the host dropped its client mid-reconnect (ioredis' `disconnect()` then emits no
+      // 'end' we could follow), and Cluster node clients have no retryStrategy at all.
+      retryStrategy: () => null,
     });
     const c = this.conn;
     c.on('error', (e: Error) => {
@@ -132,7 +136,21 @@ class Link {
     c.on('connect', () => c.stream?.unref?.());
     c.on('ready', () => void this.setup());
     for (const ev of ['close', 'reconnecting', 'end'] as const) c.on(ev, () => this.lost(ev));
+    c.on('end', () => this.reconnectLater());
     c.on('messageBuffer', (channel: Buffer, message: unknown) => owner.message(this.role, channel, message));
+  }
+
+  private reconnectLater() {
+    if (this.closed || this.retry !== undefined) return;
+    this.attempts++;
+    this.retry = setTimeout(
+      () => {
+        this.retry = undefined;
+        if (!this.closed) this.conn.connect().catch(() => {}); // a failure ends it again: next attempt
+      },
+      Math.min(50 * this.attempts, 1000),
+    );
+    this.retry.unref();
   }
 
   private async setup() {
@@ -163,6 +181,7 @@ class Link {
       return;
     }
     if (gen !== this.gen || this.closed) return;
+    this.attempts = 0;
     this.up = true;
     this.pingOutstanding = false;
     this.owner.changed(this, undefined);
@@ -196,6 +215,7 @@ class Link {
 
   close() {
     this.closed = true;
+    if (this.retry !== undefined) clearTimeout(this.retry);
     this.gen++;
     this.up = false;
     this.conn.disconnect();
