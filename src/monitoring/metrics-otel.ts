@@ -40,6 +40,19 @@ export function registerOtelMetrics(
     unit: '1',
   });
   const cacheCircuit = meter.createObservableGauge('dbkit.cache.circuit.open', { unit: '1' });
+  // --- oversize and the local tier (issue #14) ---
+  const cacheOversize = meter.createObservableCounter('dbkit.cache.oversize', { unit: '{value}' });
+  const cacheLocalHits = meter.createObservableCounter('dbkit.cache.local.hits', { unit: '{hit}' });
+  const cacheLocalEvictions = meter.createObservableCounter('dbkit.cache.local.evictions', {
+    unit: '{entry}',
+  });
+  const cacheLocalInvalidations = meter.createObservableCounter('dbkit.cache.local.invalidations', {
+    description: 'Invalidated keys (and flushes) the local tier received from Redis tracking or the bus',
+    unit: '{key}',
+  });
+  const cacheLocalEntries = meter.createObservableGauge('dbkit.cache.local.entries', { unit: '{entry}' });
+  const cacheLocalServing = meter.createObservableGauge('dbkit.cache.local.serving', { unit: '1' });
+  // --- end local tier ---
   const clients = meter.createObservableCounter('dbkit.clients.created', { unit: '{client}' });
   const pgConns = meter.createObservableUpDownCounter('dbkit.postgres.connections', { unit: '{connection}' });
   const redisMem = meter.createObservableGauge('dbkit.redis.memory.used', { unit: 'By' });
@@ -63,6 +76,12 @@ export function registerOtelMetrics(
     cacheBytes,
     cacheCompression,
     cacheCircuit,
+    cacheOversize,
+    cacheLocalHits,
+    cacheLocalEvictions,
+    cacheLocalInvalidations,
+    cacheLocalEntries,
+    cacheLocalServing,
     clients,
     pgConns,
     redisMem,
@@ -94,6 +113,13 @@ export function registerOtelMetrics(
       r.observe(cacheBytes, c.bytesRaw, { ...a, 'dbkit.cache.stage': 'raw' });
       r.observe(cacheBytes, c.bytesStored, { ...a, 'dbkit.cache.stage': 'stored' });
       r.observe(cacheCircuit, c.circuit === 'open' ? 1 : 0, a);
+      // (`?? 0`: duck-typed caches from before these fields)
+      r.observe(cacheOversize, c.oversize ?? 0, a);
+      r.observe(cacheLocalHits, c.localHits ?? 0, a);
+      r.observe(cacheLocalEvictions, c.localEvictions ?? 0, a);
+      r.observe(cacheLocalInvalidations, c.invalidationsReceived ?? 0, a);
+      r.observe(cacheLocalEntries, c.local?.entries ?? 0, a);
+      r.observe(cacheLocalServing, c.local?.serving ? 1 : 0, a);
     }
     for (const [kind, v] of Object.entries(s.clients?.created ?? {}))
       r.observe(clients, v, { 'dbkit.client.kind': kind });

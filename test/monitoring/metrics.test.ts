@@ -26,6 +26,11 @@ const cache = {
     compressionRatio: 4,
     codecs: { lz4: 1 },
     circuit: 'closed' as const,
+    oversize: 2,
+    localHits: 3,
+    localEvictions: 7,
+    invalidationsReceived: 11,
+    local: { entries: 13, bytes: 500, serving: true, mode: 'tracking' as const },
   }),
 };
 const clients = { stats: () => ({ created: { postgres: 1, redis: 2 }, closed: false }) };
@@ -87,6 +92,12 @@ describe('collectMetrics', () => {
     expect(line(text, 'dbkit_cache_hits_total{cache="users"}')).toBe(5);
     expect(line(text, 'dbkit_cache_bytes_total{cache="users",stage="stored"}')).toBe(1000);
     expect(line(text, 'dbkit_cache_compression_ratio{cache="users"}')).toBe(4);
+    expect(line(text, 'dbkit_cache_oversize_total{cache="users"}')).toBe(2);
+    expect(line(text, 'dbkit_cache_local_hits_total{cache="users"}')).toBe(3);
+    expect(line(text, 'dbkit_cache_local_evictions_total{cache="users"}')).toBe(7);
+    expect(line(text, 'dbkit_cache_local_invalidations_total{cache="users"}')).toBe(11);
+    expect(line(text, 'dbkit_cache_local_entries{cache="users"}')).toBe(13);
+    expect(line(text, 'dbkit_cache_local_serving{cache="users"}')).toBe(1);
     expect(text).toContain('# HELP dbkit_cache_compression_ratio bytesRaw / bytesStored');
     expect(line(text, 'dbkit_clients_created_total{kind="redis"}')).toBe(2);
     // Running totals are counters, levels are gauges.
@@ -96,6 +107,10 @@ describe('collectMetrics', () => {
       'dbkit_cache_errors_total',
       'dbkit_cache_loader_calls_total',
       'dbkit_cache_bytes_total',
+      'dbkit_cache_oversize_total',
+      'dbkit_cache_local_hits_total',
+      'dbkit_cache_local_evictions_total',
+      'dbkit_cache_local_invalidations_total',
       'db_client_connection_timeouts_total',
       'dbkit_pool_errors_total',
       'dbkit_clients_created_total',
@@ -186,6 +201,10 @@ describe('collectMetrics', () => {
     expect(get('db.client.connection.wait_time')!.dataPoints.length).toBe(1);
     expect(get('dbkit.cache.hit_ratio')!.dataPoints[0]!.value).toBeCloseTo(5 / 6);
     expect(get('dbkit.cache.compression_ratio')!.dataPoints[0]!.value).toBe(4);
+    expect(get('dbkit.cache.local.hits')!.dataPoints[0]!.value).toBe(3);
+    expect(get('dbkit.cache.local.invalidations')!.dataPoints[0]!.value).toBe(11);
+    expect(get('dbkit.cache.local.serving')!.dataPoints[0]!.value).toBe(1);
+    expect(get('dbkit.cache.oversize')!.dataPoints[0]!.value).toBe(2);
     // Running totals are monotonic sums (counters); levels are gauges.
     for (const name of [
       'dbkit.cache.hits',
@@ -194,6 +213,10 @@ describe('collectMetrics', () => {
       'db.client.connection.timeouts',
       'dbkit.pool.errors',
       'dbkit.cache.bytes_written',
+      'dbkit.cache.oversize',
+      'dbkit.cache.local.hits',
+      'dbkit.cache.local.evictions',
+      'dbkit.cache.local.invalidations',
     ]) {
       const m = get(name)!;
       expect(m, name).toBeDefined();
