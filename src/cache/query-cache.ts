@@ -74,7 +74,7 @@ export interface LocalTierState {
   /** False while the invalidation connection is down (local copies are then neither served nor kept). */
   serving: boolean;
   /** 'tracking' (Redis client tracking), 'bus' (pub/sub fallback), 'process' (no Redis), 'off'. */
-  mode: Coherence['mode'];
+  mode: 'tracking' | 'bus' | 'process' | 'off';
 }
 
 /** One entry of {@link QueryCache.setMany}. */

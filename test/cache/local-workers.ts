@@ -16,10 +16,11 @@ export class LocalWorker {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
 
-  constructor(major: number, target: string, namespace: string, invalidation = 'auto') {
+  /** `script`: another worker speaking the same protocol (bench/fixtures/bento-worker.ts). */
+  constructor(major: number, target: string, namespace: string, invalidation = 'auto', script = fixture) {
     this.child = spawn(
       process.execPath,
-      ['--import', 'tsx', fixture, String(major), target, namespace, invalidation],
+      ['--import', 'tsx', script, String(major), target, namespace, invalidation],
       {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
@@ -83,8 +84,12 @@ export async function startWorkers(
   target: string,
   namespace: string,
   invalidation = 'auto',
+  script?: string,
 ): Promise<LocalWorker[]> {
-  const workers = Array.from({ length: n }, () => new LocalWorker(major, target, namespace, invalidation));
+  const workers = Array.from(
+    { length: n },
+    () => new LocalWorker(major, target, namespace, invalidation, script),
+  );
   try {
     await Promise.all(workers.map((w) => w.call('ready')));
   } catch (e) {
