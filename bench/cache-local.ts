@@ -1,8 +1,8 @@
 /**
  * The local tier's part of `npm run bench -- cache` (alone: `npm run bench -- cache --local`), on its own
  * fresh redis-server:
- * - hit latency of the same value from the local tier vs from Redis (dbkit without a local tier), with
- *   bentocache (memory L1 + Redis L2 + its Redis bus) alongside, ~0.7 KB and ~150 KB;
+ * - hit latency of the same value from the local tier (decoded per hit, and `freeze: true`) vs from Redis (dbkit
+ *   without a local tier), with bentocache (memory L1 + Redis L2 + its Redis bus) alongside, ~0.7 KB and ~150 KB;
  * - invalidation latency across 4 processes: a write in one process until the copy in each of the 3 others is
  *   dropped (the moment the invalidation reaches it: `dbkit:cache:local:invalidation` for us,
  *   `bus:message:received` for bentocache), for dbkit with Redis client tracking, dbkit with the pub/sub bus
@@ -51,6 +51,12 @@ export async function localTierBench(
   const bentoRedis = new Redis(server.url);
   const plain = createQueryCache({ redis: plainRedis, namespace: 'lb', ttl: '1h' });
   const local = createQueryCache({ redis: localRedis, namespace: 'lb', ttl: '1h', local: {} });
+  const frozen = createQueryCache({
+    redis: localRedis,
+    namespace: 'lb',
+    ttl: '1h',
+    local: { freeze: true },
+  });
   const bento = new BentoCache({
     default: 'c',
     prefix: 'lbb',
@@ -63,7 +69,7 @@ export async function localTierBench(
   });
   const workers: LocalWorker[] = [];
   try {
-    while (!local.stats().local?.serving) await sleep(5);
+    while (!local.stats().local?.serving || !frozen.stats().local?.serving) await sleep(5);
     for (const [label, value, perSample, rounds] of [
       ['~0.7 KB', ctx.small, 200, 40],
       ['~150 KB', ctx.large, 10, 30],
@@ -71,6 +77,7 @@ export async function localTierBench(
       const k = `hit:${label}`;
       await plain.set(k, value);
       await warm(local, k);
+      await warm(frozen, k);
       await bento.set({ key: k, value, ttl: '1h' });
       await bento.get({ key: k });
       for (const got of [await local.get(k), await plain.get(k), await bento.get({ key: k })]) {
@@ -91,6 +98,14 @@ export async function localTierBench(
               units: perSample,
               fn: async () => {
                 for (let i = 0; i < perSample; i++) await local.get(k);
+              },
+            },
+            {
+              name: 'dbkit get, local tier with freeze: true (shared frozen value)',
+              baseline: true,
+              units: perSample,
+              fn: async () => {
+                for (let i = 0; i < perSample; i++) await frozen.get(k);
               },
             },
             {
@@ -179,6 +194,7 @@ export async function localTierBench(
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await local.close();
+    await frozen.close();
     await bento.disconnectAll().catch(() => {});
     for (const c of [plainRedis, localRedis, bentoRedis]) c.disconnect();
     await server.dispose();

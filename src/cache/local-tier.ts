@@ -9,11 +9,31 @@ import type { ResolvedLocalTierOptions } from './options.js';
  */
 export interface LocalEntry {
   readonly raw: Buffer;
+  /** With `freeze`: the deep-frozen value every hit shares. */
+  readonly value?: unknown;
   readonly codec: string;
   /** Store keys of the entry's tag counters: a write to one drops the entry. */
   readonly tagKeys: readonly string[];
   readonly expiresAt: number;
   readonly bytes: number;
+}
+
+/**
+ * Freezes a value and everything reachable through its own properties (what `local.freeze` shares). Typed
+ * arrays and Buffers cannot be frozen (their elements stay writable) and are left as they are.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value) || ArrayBuffer.isView(value))
+    return value;
+  Object.freeze(value);
+  for (const k of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[k]);
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      deepFreeze(k);
+      deepFreeze(v);
+    }
+  } else if (value instanceof Set) for (const v of value) deepFreeze(v);
+  return value;
 }
 
 /** Counters of the local tier (part of `QueryCache.stats()`). */
@@ -112,6 +132,7 @@ export class LocalTier {
     tagKeys: readonly string[],
     ttlMs: number,
     ticket: number,
+    frozen?: () => unknown,
   ): boolean {
     if (!this.servingNow || ticket < this.floor || !(ttlMs > 0)) return false;
     if ((this.recent.get(full) ?? -1) > ticket) return false;
@@ -122,6 +143,7 @@ export class LocalTier {
     if (old) this.drop(full, old);
     const entry: LocalEntry = {
       raw,
+      ...(frozen ? { value: frozen() } : {}),
       codec,
       tagKeys,
       bytes,

@@ -133,6 +133,14 @@ export interface LocalTierOptions {
    * @default 1000
    */
   heartbeatMs?: number;
+  /**
+   * false: every local hit decodes its own copy from the kept bytes (no caller can change what another gets;
+   * ~2.6 µs for a 600-byte row, ~150 µs for an 83 KB result). true: one deep-frozen value is shared by every hit
+   * (no decode, ~0.02 µs; writing to it throws in strict mode). JavaScript cannot freeze the contents of a Map,
+   * Set, Date or Buffer, so use true only for plain objects, arrays and primitives.
+   * @default false
+   */
+  freeze?: boolean;
 }
 
 /** {@link LocalTierOptions} after resolution. */
@@ -142,6 +150,7 @@ export interface ResolvedLocalTierOptions {
   ttlMs: number;
   invalidation: 'auto' | 'tracking' | 'bus';
   heartbeatMs: number;
+  freeze: boolean;
 }
 
 function resolveLocal(
@@ -172,6 +181,7 @@ function resolveLocal(
     ttlMs: local.ttl === undefined ? ttlMs : parseCacheTtl(local.ttl),
     invalidation,
     heartbeatMs: int('heartbeatMs', local.heartbeatMs ?? 1000, 10),
+    freeze: local.freeze === true,
   };
 }
 // --- end local tier ---

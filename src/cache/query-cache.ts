@@ -16,7 +16,7 @@ import {
 } from './errors.js';
 import { type DecodedFrame, decodeCacheFrame, encodeCacheFrame } from './frame.js';
 import { CacheKeyspace, escapeGlob, isWellFormedText } from './keys.js';
-import { type LocalEntry, LocalTier } from './local-tier.js';
+import { deepFreeze, type LocalEntry, LocalTier } from './local-tier.js';
 import {
   type CacheSetOptions,
   type QueryCacheOptions,
@@ -706,7 +706,7 @@ export class QueryCache {
   /** Decodes a local copy (a fresh object per hit: callers never share one); FAILED drops it. */
   private localHit(key: string, full: string, e: LocalEntry): unknown {
     try {
-      const value = this.options.serializer.deserialize(e.raw);
+      const value = 'value' in e ? e.value : this.options.serializer.deserialize(e.raw);
       this.local!.hit();
       this.hit(key, e.codec, e.bytes, 'local');
       return value;
@@ -728,16 +728,19 @@ export class QueryCache {
     const raw =
       d.raw.byteOffset === 0 && d.raw.buffer.byteLength === d.raw.length ? d.raw : Buffer.from(d.raw);
     const tagKeys = d.tags.map(([t]) => this.keyspace.tag(t));
+    const frozen = local.options.freeze
+      ? () => deepFreeze(this.options.serializer.deserialize(raw))
+      : undefined;
     const pttl = this.store.pttl;
     if (pttl === undefined) {
-      local.fill(full, raw, d.codec, tagKeys, local.options.ttlMs, ticket);
+      local.fill(full, raw, d.codec, tagKeys, local.options.ttlMs, ticket, frozen);
       return;
     }
     this.guard
       .run('pttl', key, () => pttl.call(this.store, full))
       .then(
         (ms) => {
-          local.fill(full, raw, d.codec, tagKeys, ms === -1 ? Number.POSITIVE_INFINITY : ms, ticket);
+          local.fill(full, raw, d.codec, tagKeys, ms === -1 ? Number.POSITIVE_INFINITY : ms, ticket, frozen);
         },
         () => {}, // counted and reported by the guard
       );

@@ -112,6 +112,24 @@ describe.each(kinds)('local tier on %s', (kind) => {
     expect(b.stats().hits).toBeGreaterThanOrEqual(b.stats().localHits);
   });
 
+  it('freeze: every hit shares one deep-frozen value (no decode); writing to it throws', async () => {
+    const { a, b } = await pair({ freeze: true });
+    const value = { rows: [row(1)], n: 1 };
+    await a.set('f', value);
+    await warm(b, 'f');
+    const x = (await b.get<typeof value>('f'))!;
+    const y = (await b.get<typeof value>('f'))!;
+    expect(x).toBe(y);
+    expect(x).toEqual(value);
+    expect(Object.isFrozen(x.rows[0])).toBe(true);
+    expect(() => {
+      x.rows.push(row(2));
+    }).toThrow(TypeError);
+    expect(() => {
+      x.n = 2;
+    }).toThrow(TypeError);
+  });
+
   it('publishes local hits (tier: local) on dbkit:cache:hit', async () => {
     const { a, b, ns } = await pair();
     await a.set('h', 1);
