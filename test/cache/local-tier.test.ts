@@ -330,6 +330,37 @@ describe.each(kinds)('local tier on %s', (kind) => {
   });
 });
 
+describe.each(ioredisMajors)('CLIENT renamed away (rename-command CLIENT ""), ioredis %i', (major) => {
+  let renamed: SpawnedRedis;
+  beforeAll(async () => {
+    renamed = await spawnRedis({ args: ['--rename-command', 'CLIENT', ''] });
+  });
+  afterAll(async () => {
+    await renamed?.dispose();
+  });
+
+  it('falls back to the bus: a write by the other cache still reaches the local copy', async () => {
+    const [ra, rb] = [newRedisClient(major, renamed.url), newRedisClient(major, renamed.url)];
+    const ns = namespace(`ren${major}`);
+    const [x, y] = [ra, rb].map((redis) => createQueryCache({ redis, namespace: ns, ttl: 60, local: {} }));
+    try {
+      await waitFor('the bus to serve', async () => [x!, y!].every((c) => c.stats().local?.serving === true));
+      expect(y!.stats().local?.mode).toBe('bus');
+      await x!.set('k', 'v1');
+      await waitFor('a local copy', async () => {
+        const before = y!.stats().localHits;
+        await y!.get('k');
+        return y!.stats().localHits > before;
+      });
+      await x!.set('k', 'v2');
+      await waitFor('the write to reach y', async () => (await y!.get('k')) === 'v2');
+    } finally {
+      await Promise.all([x!.close(), y!.close()]);
+      await Promise.all([ra.quit(), rb.quit()]);
+    }
+  });
+});
+
 describe('local tier over memoryStore (one process)', () => {
   it('serves locally and drops its copy on its own writes and invalidations', async () => {
     const c = createQueryCache({ store: memoryStore(), namespace: 'mem', ttl: 60, local: {} });
