@@ -238,6 +238,38 @@ describe.each(kinds)('local tier on %s', (kind) => {
     expect(await localRead(b, 'race')).toEqual({ value: 'new', local: false });
   });
 
+  it('a tagged value whose tag is invalidated while its versions are read is not kept', async () => {
+    let gate: Promise<void> | undefined;
+    // b's store holds the tag-version read (getMany) until the gate opens: the versions it returns are old.
+    const delayed = (c: Redis | Cluster): CacheStore => {
+      const inner = redisStore(c);
+      return {
+        ...inner,
+        async getMany(keys) {
+          const v = await inner.getMany(keys);
+          if (gate) await gate;
+          return v;
+        },
+      };
+    };
+    const { a, b } = await pair({}, delayed);
+    await a.set('tr', 'old', { tags: ['rt'] });
+    let open!: () => void;
+    gate = new Promise((r) => {
+      open = r;
+    });
+    const read = b.get('tr');
+    await sleep(20);
+    const received = b.stats().invalidationsReceived;
+    await a.invalidateTags(['rt']);
+    await waitFor('the tag invalidation to reach b', async () => b.stats().invalidationsReceived > received);
+    gate = undefined;
+    open();
+    expect(await read).toBe('old'); // versions read before the invalidation: current for that call
+    await sleep(50);
+    expect(await localRead(b, 'tr')).toEqual({ value: undefined, local: false });
+  });
+
   it('the invalidation connection killed: stops serving at once, then resumes empty', async () => {
     const { a, b, ns } = await pair();
     await a.set('k', 'v1');
