@@ -736,11 +736,14 @@ export class QueryCache {
       local.fill(full, raw, d.codec, tagKeys, local.options.ttlMs, ticket, frozen);
       return;
     }
+    // Counted from when PTTL was sent (before Redis answered it): the copy expires no later than the entry.
+    const sent = Date.now();
     this.guard
       .run('pttl', key, () => pttl.call(this.store, full))
       .then(
         (ms) => {
-          local.fill(full, raw, d.codec, tagKeys, ms === -1 ? Number.POSITIVE_INFINITY : ms, ticket, frozen);
+          const left = ms === -1 ? Number.POSITIVE_INFINITY : ms - (Date.now() - sent);
+          local.fill(full, raw, d.codec, tagKeys, left, ticket, frozen);
         },
         () => {}, // counted and reported by the guard
       );
