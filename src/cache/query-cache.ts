@@ -731,9 +731,17 @@ export class QueryCache {
     const frozen = local.options.freeze
       ? () => deepFreeze(this.options.serializer.deserialize(raw))
       : undefined;
+    // Keeping a copy is best effort: nothing it does may fail the read, or escape as a rejection.
+    const keep = (ttlMs: number) => {
+      try {
+        local.fill(full, raw, d.codec, tagKeys, ttlMs, ticket, frozen);
+      } catch {
+        local.invalidate([full], false);
+      }
+    };
     const pttl = this.store.pttl;
     if (pttl === undefined) {
-      local.fill(full, raw, d.codec, tagKeys, local.options.ttlMs, ticket, frozen);
+      keep(local.options.ttlMs);
       return;
     }
     // Counted from when PTTL was sent (before Redis answered it): the copy expires no later than the entry.
@@ -741,10 +749,7 @@ export class QueryCache {
     this.guard
       .run('pttl', key, () => pttl.call(this.store, full))
       .then(
-        (ms) => {
-          const left = ms === -1 ? Number.POSITIVE_INFINITY : ms - (Date.now() - sent);
-          local.fill(full, raw, d.codec, tagKeys, left, ticket, frozen);
-        },
+        (ms) => keep(ms === -1 ? Number.POSITIVE_INFINITY : ms - (Date.now() - sent)),
         () => {}, // counted and reported by the guard
       );
   }
