@@ -35,8 +35,9 @@ let cluster: SpawnedCluster;
 beforeAll(async () => {
   [server, cluster] = await Promise.all([spawnRedis(), spawnRedisCluster(3)]);
 });
+let added: SpawnedRedis | undefined;
 afterAll(async () => {
-  await Promise.all([server?.dispose(), cluster?.dispose()]);
+  await Promise.all([server?.dispose(), cluster?.dispose(), added?.dispose()]);
 });
 
 const kinds = ioredisMajors.flatMap((m) => [`redis/${m}`, `cluster/${m}`] as const);
@@ -359,6 +360,84 @@ describe.each(kinds)('local tier on %s', (kind) => {
     await x.set('f', 1);
     expect([await forced.get('f'), await forced.get('f')]).toEqual([1, 1]);
     expect(forced.stats()).toMatchObject({ localHits: 0, local: { serving: false } });
+  });
+});
+
+describe.each(ioredisMajors)('a master added to the Cluster, ioredis %i', (major) => {
+  // Runs after the other Cluster tests of this file: it grows the file's throwaway Cluster by one master (added
+  // once, by the first major; disposed with the file's servers).
+  const cli = (port: number, ...args: string[]) =>
+    run('redis-cli', ['-p', String(port), ...args]).then((r) => r.stdout.trim());
+
+  it('gets its own invalidation connection: a write to a slot it now owns reaches the local copy', async () => {
+    const seed = cluster.nodes[0]!.port;
+    const ns = namespace(`grow${major}`);
+    // The caches exist before the topology changes (with the first major): they must notice the new master.
+    const [ca, cb] = [newClusterClient(major, cluster.nodes), newClusterClient(major, cluster.nodes)];
+    const [a, b] = [ca, cb].map((redis) => createQueryCache({ redis, namespace: ns, ttl: 60, local: {} }));
+    await waitFor('both tiers to serve', async () => [a!, b!].every((c) => c.stats().local?.serving));
+    if (!added) {
+      added = await spawnRedis({
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes-added.conf'],
+      });
+      await run('redis-cli', ['--cluster', 'add-node', `127.0.0.1:${added.port}`, `127.0.0.1:${seed}`], {
+        timeout: 30_000,
+      });
+    }
+    const newId = await cli(added.port, 'CLUSTER', 'MYID');
+    await waitFor('the new node to be known everywhere', async () => {
+      const views = await Promise.all(cluster.nodes.map((n) => cli(n.port, 'CLUSTER', 'NODES')));
+      return views.every((v) => v.includes(newId));
+    });
+    const key = 'moved';
+    const full = `${ns}:k:${key}`;
+    const slot = await cli(seed, 'CLUSTER', 'KEYSLOT', full);
+    // Move the key's (empty) slot to the new master.
+    let srcPort = seed;
+    for (const n of [...cluster.nodes, { port: added.port }]) {
+      const nodes = await cli(n.port, 'CLUSTER', 'NODES');
+      const mine = nodes.split('\n').find((l) => l.includes('myself'))!;
+      const ranges = mine.split(' ').slice(8);
+      if (
+        ranges.some((r) => {
+          const [a, b = a] = r.split('-').map(Number);
+          return Number(slot) >= a! && Number(slot) <= b!;
+        })
+      )
+        srcPort = n.port;
+    }
+    if (srcPort !== added.port) {
+      const srcId = await cli(srcPort, 'CLUSTER', 'MYID');
+      await cli(added.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId);
+      await cli(srcPort, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', newId);
+      for (const port of [added.port, ...cluster.nodes.map((n) => n.port)]) {
+        await cli(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', newId);
+      }
+    }
+    const grown = added;
+    try {
+      await waitFor('the write to land on the new master', async () => {
+        await a!.set(key, 'v1').catch(() => {});
+        return (await cli(grown.port, 'GET', full)) !== '';
+      });
+      await waitFor('b to track every master, the new one included', async () => {
+        await b!.get(key); // a MOVED reply makes ioredis refresh its slots: the new master appears
+        return (
+          b!.stats().local?.serving === true &&
+          (await cli(grown.port, 'CLIENT', 'LIST')).includes('name=dbkit-cache-invalidation')
+        );
+      });
+      await waitFor('a local copy', async () => {
+        const before = b!.stats().localHits;
+        await b!.get(key);
+        return b!.stats().localHits > before;
+      });
+      await cli(added.port, 'DEL', full); // by another tool, on the new master
+      await waitFor('the DEL to reach b', async () => (await b!.get(key)) === undefined);
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+      await Promise.all([ca.quit(), cb.quit()]);
+    }
   });
 });
 
