@@ -120,6 +120,34 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
       }
     });
 
+    it.runIf(target === 'redis')(
+      'every invalidation connection killed (CLIENT KILL): the tiers stop, resume empty, never serve the old value',
+      async () => {
+        await seed(workers[0]!, 'killed', 'killed:t');
+        const list = await cli(['CLIENT', 'LIST']);
+        const ids = list
+          .split('\n')
+          .filter((l) => l.includes('name=dbkit-cache-invalidation'))
+          .map((l) => l.match(/id=(\d+)/)![1]!);
+        expect(ids.length).toBeGreaterThanOrEqual(4);
+        for (const id of ids) await cli(['CLIENT', 'KILL', 'ID', id]);
+        // written while the tiers may be unable to hear about it
+        await cli(['SET', `${ns}:k:killed`, 'garbage']);
+        for (const w of workers) {
+          await waitFor('the tier to serve again', async () => {
+            const s = await w.call<{ local: { serving: boolean } }>('stats');
+            return s.local.serving;
+          });
+          expect((await w.call<{ value: unknown }>('read', { key: 'killed' })).value).toBeNull();
+        }
+        await workers[1]!.call('set', { key: 'killed', value: 'back' });
+        for (const w of workers) {
+          await w.call('warm', { key: 'killed' });
+          expect(await w.call('read', { key: 'killed' })).toEqual({ value: 'back', local: true });
+        }
+      },
+    );
+
     it.runIf(target === 'redis')('FLUSHALL (a null invalidation) empties every local tier', async () => {
       await seed(workers[0]!, 'flush', 'flush:t');
       const at = performance.timeOrigin + performance.now();
