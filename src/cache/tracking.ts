@@ -2,7 +2,7 @@
  * Keeps a local tier coherent with Redis: server-assisted client tracking where the server allows it, a pub/sub
  * bus where it does not.
  *
- * Tracking: one connection per Redis master (one for a standalone server) runs
+ * Tracking: one connection per Redis master (one for a standalone server), shared by every cache on the client, runs
  *   CLIENT ID -> CLIENT TRACKING ON REDIRECT <its own id> BCAST PREFIX <ns>: -> SUBSCRIBE __redis__:invalidate
  * and from then on Redis sends it, as a RESP2 pub/sub message, the keys of every write to a key under the prefix
  * (SET, UNLINK, INCR of a tag counter, expiry, eviction: by us or by any other client, redis-cli included), or a
@@ -83,6 +83,20 @@ export interface CoherenceOptions {
 
 const INVALIDATE = '__redis__:invalidate';
 
+/** One cache (its namespace and local tier) served by a shared {@link RedisCoherence}. */
+interface Member {
+  readonly namespace: string;
+  readonly prefix: string;
+  readonly channel: string;
+  readonly sink: CoherenceSink;
+  /** Marks this cache's own bus messages (it applied them locally already). */
+  readonly origin: string;
+}
+
+// The caches of one client share its invalidation connections (one per master, however many namespaces): per
+// client, one RedisCoherence per (invalidation, heartbeatMs).
+const shared = new WeakMap<object, Map<string, RedisCoherence>>();
+
 /** Starts coherence for a local tier over `client` (no client: in-process only). */
 export function startCoherence(
   client: IoRedisClient | undefined,
@@ -93,7 +107,44 @@ export function startCoherence(
     sink.up();
     return { mode: 'process', up: true, announce: async () => {}, close: async () => {} };
   }
-  return new RedisCoherence(client as unknown as Conn, options, sink);
+  let byKind = shared.get(client);
+  if (!byKind) {
+    byKind = new Map();
+    shared.set(client, byKind);
+  }
+  const kind = `${options.invalidation}:${options.heartbeatMs}`;
+  let c = byKind.get(kind);
+  if (!c || c.closed) {
+    const made = new RedisCoherence(client as unknown as Conn, options, () => {
+      if (byKind.get(kind) === made) byKind.delete(kind);
+    });
+    c = made;
+    byKind.set(kind, c);
+  }
+  const member: Member = {
+    namespace: options.namespace,
+    prefix: options.prefix,
+    channel: options.channel,
+    sink,
+    origin: `${process.pid}:${Math.random().toString(36).slice(2)}`,
+  };
+  const owner = c;
+  owner.add(member);
+  let closed = false;
+  return {
+    get mode() {
+      return owner.mode;
+    },
+    get up() {
+      return !closed && owner.up;
+    },
+    announce: (message) => (closed ? Promise.resolve() : owner.announce(member, message)),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await owner.remove(member);
+    },
+  };
 }
 
 const isReplyError = (e: unknown) =>
@@ -159,6 +210,7 @@ class Link {
     try {
       if (this.role === 'tracking') {
         const id = String(await c.call('CLIENT', 'ID'));
+        const prefixes = this.owner.prefixes();
         await c.call(
           'CLIENT',
           'TRACKING',
@@ -166,12 +218,11 @@ class Link {
           'REDIRECT',
           id,
           'BCAST',
-          'PREFIX',
-          this.owner.options.prefix,
+          ...prefixes.flatMap((p) => ['PREFIX', p]),
         );
         await c.subscribe(INVALIDATE);
       } else {
-        await c.subscribe(this.owner.options.channel);
+        for (const ch of this.owner.channels()) await c.subscribe(ch);
       }
     } catch (e) {
       if (gen !== this.gen || this.closed) return;
@@ -222,20 +273,21 @@ class Link {
   }
 }
 
-class RedisCoherence implements Coherence {
+/** The invalidation connections of one client, shared by every cache (namespace) on it. */
+class RedisCoherence {
   mode: 'tracking' | 'bus' | 'off';
   up = false;
+  closed = false;
   private links = new Map<string, Link>();
-  private closed = false;
-  private readonly origin = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+  private readonly members = new Set<Member>();
   private readonly timer: NodeJS.Timeout;
   private readonly onTopology = () => this.reconcile();
   private readonly onEnd = () => void this.close();
 
   constructor(
     private readonly client: Conn,
-    readonly options: CoherenceOptions,
-    private readonly sink: CoherenceSink,
+    readonly options: Pick<CoherenceOptions, 'invalidation' | 'heartbeatMs'>,
+    private readonly onClosed: () => void,
   ) {
     this.mode = options.invalidation === 'bus' ? 'bus' : 'tracking';
     this.timer = setInterval(() => {
@@ -245,7 +297,39 @@ class RedisCoherence implements Coherence {
     client.on('end', this.onEnd);
     if (client.isCluster)
       for (const ev of ['ready', 'refresh', '+node', '-node']) client.on(ev, this.onTopology);
+  }
+
+  /** The tracked prefixes, once each (Redis refuses a prefix that repeats or overlaps another). */
+  prefixes(): string[] {
+    return [...new Set([...this.members].map((m) => m.prefix))];
+  }
+
+  channels(): string[] {
+    return [...new Set([...this.members].map((m) => m.channel))];
+  }
+
+  /**
+   * Adds a cache. A namespace the connections do not cover yet needs them set up again (a subscribed RESP2
+   * connection takes no CLIENT command): every cache on them pauses and restarts empty, once, typically at startup.
+   */
+  add(member: Member) {
+    const covered = this.members.size > 0 && this.prefixes().includes(member.prefix);
+    this.members.add(member);
+    if (this.mode === 'off') return;
+    if (covered) {
+      if (this.up) member.sink.up();
+      return;
+    }
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
     this.reconcile();
+  }
+
+  async remove(member: Member) {
+    if (!this.members.delete(member)) return;
+    if (this.up) member.sink.down();
+    // (its prefix stays tracked until the next reconnect: a few extra messages, ignored)
+    if (this.members.size === 0) await this.close();
   }
 
   /** The nodes to hold a link to: every master (tracking) or one node (bus). */
@@ -266,7 +350,7 @@ class RedisCoherence implements Coherence {
   }
 
   private reconcile() {
-    if (this.closed || this.mode === 'off') return;
+    if (this.closed || this.mode === 'off' || this.members.size === 0) return;
     const want = this.wanted();
     for (const [k, l] of this.links) {
       if (!want.has(k)) {
@@ -286,15 +370,21 @@ class RedisCoherence implements Coherence {
     const all = this.links.size > 0 && [...this.links.values()].every((l) => l.up);
     if (all === this.up) return;
     this.up = all;
-    if (all) this.sink.up();
-    else this.sink.down();
-    publish('localState', () => ({
-      namespace: this.options.namespace,
-      up: all,
-      mode: this.mode,
-      ...(link ? { node: link.key } : {}),
-      ...(error ? { error } : {}),
-    }));
+    this.state(all, link, error);
+  }
+
+  private state(up: boolean, link: Link | undefined, error: unknown) {
+    for (const m of this.members) {
+      if (up) m.sink.up();
+      else m.sink.down();
+      publish('localState', () => ({
+        namespace: m.namespace,
+        up,
+        mode: this.mode,
+        ...(link ? { node: link.key } : {}),
+        ...(error ? { error } : {}),
+      }));
+    }
   }
 
   /** CLIENT TRACKING was refused (renamed command, ACL): fall back to the bus, or stay off when forced. */
@@ -303,7 +393,8 @@ class RedisCoherence implements Coherence {
     for (const l of this.links.values()) l.close();
     this.links.clear();
     this.mode = this.options.invalidation === 'auto' ? 'bus' : 'off';
-    publish('localState', () => ({ namespace: this.options.namespace, up: false, mode: this.mode, error }));
+    this.up = false;
+    this.state(false, undefined, error);
     if (this.mode === 'bus') this.reconcile();
   }
 
@@ -313,31 +404,42 @@ class RedisCoherence implements Coherence {
     if (role === 'tracking') {
       if (name !== INVALIDATE) return;
       // A null payload: FLUSHDB / FLUSHALL. Otherwise an array of the keys written.
-      if (message === null || message === undefined) this.sink.flush();
-      else if (Array.isArray(message)) this.sink.invalidate(message.map((k) => String(k)));
+      if (message === null || message === undefined) {
+        for (const m of this.members) m.sink.flush();
+        return;
+      }
+      if (!Array.isArray(message)) return;
+      const keys = message.map((k) => String(k));
+      for (const m of this.members) {
+        const mine = keys.filter((k) => k.startsWith(m.prefix));
+        if (mine.length) m.sink.invalidate(mine);
+      }
       return;
     }
-    if (name !== this.options.channel || !Buffer.isBuffer(message)) return;
-    let m: BusMessage & { o?: string };
+    if (!Buffer.isBuffer(message)) return;
+    let msg: BusMessage & { o?: string };
     try {
-      m = JSON.parse(message.toString('utf8'));
+      msg = JSON.parse(message.toString('utf8'));
     } catch {
       return;
     }
-    if (m.o === this.origin) return; // ours: applied locally already
-    if (m.a) this.sink.flush();
-    if (typeof m.m === 'string') this.sink.invalidateMatching(m.m);
-    if (Array.isArray(m.k)) this.sink.invalidate(m.k.map(String));
+    for (const m of this.members) {
+      if (m.channel !== name || msg.o === m.origin) continue; // (its own: applied locally already)
+      if (msg.a) m.sink.flush();
+      if (typeof msg.m === 'string') m.sink.invalidateMatching(msg.m);
+      if (Array.isArray(msg.k)) m.sink.invalidate(msg.k.map(String));
+    }
   }
 
-  async announce(message: BusMessage): Promise<void> {
+  async announce(member: Member, message: BusMessage): Promise<void> {
     if (this.mode !== 'bus' || this.closed) return;
-    await this.client.publish(this.options.channel, JSON.stringify({ o: this.origin, ...message }));
+    await this.client.publish(member.channel, JSON.stringify({ o: member.origin, ...message }));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.onClosed();
     clearInterval(this.timer);
     this.client.removeListener('end', this.onEnd);
     for (const ev of ['ready', 'refresh', '+node', '-node']) this.client.removeListener(ev, this.onTopology);
@@ -345,7 +447,8 @@ class RedisCoherence implements Coherence {
     this.links.clear();
     if (this.up) {
       this.up = false;
-      this.sink.down();
+      for (const m of this.members) m.sink.down();
     }
+    this.members.clear();
   }
 }

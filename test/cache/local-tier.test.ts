@@ -152,6 +152,42 @@ describe.each(kinds)('local tier on %s', (kind) => {
     expect(b.stats().local).toMatchObject({ serving: false, entries: 0 });
   });
 
+  it('caches of several namespaces on one client share one invalidation connection per master', async () => {
+    const links = async () => {
+      let n = 0;
+      for (const port of ports()) {
+        n += (await cli(port, 'CLIENT', 'LIST'))
+          .split('\n')
+          .filter((l) => l.includes('name=dbkit-cache-invalidation')).length;
+      }
+      return n;
+    };
+    const before = await links();
+    const shared = client();
+    const writer = client();
+    const names = ['s1', 's2', 's3'].map((x) => namespace(`${x}${major}${type}`));
+    const mine = names.map((ns) => createQueryCache({ redis: shared, namespace: ns, ttl: 60, local: {} }));
+    const theirs = names.map((ns) => createQueryCache({ redis: writer, namespace: ns, ttl: 60 }));
+    caches.push(...mine);
+    await waitFor('all three to serve', async () => mine.every((c) => c.stats().local?.serving));
+    await waitFor('the links to settle', async () => (await links()) - before === ports().length);
+    for (const [i, c] of mine.entries()) {
+      await theirs[i]!.set('k', `v${i}`);
+      await warm(c, 'k');
+    }
+    await theirs[1]!.set('k', 'changed');
+    await waitFor(
+      'the write to reach its own namespace',
+      async () => (await mine[1]!.get('k')) === 'changed',
+    );
+    // the other namespaces keep their copies
+    expect(await localRead(mine[0]!, 'k')).toEqual({ value: 'v0', local: true });
+    expect(await localRead(mine[2]!, 'k')).toEqual({ value: 'v2', local: true });
+    await mine[0]!.close();
+    expect(await localRead(mine[2]!, 'k')).toEqual({ value: 'v2', local: true });
+    expect(mine[0]!.stats().local?.serving).toBe(false);
+  });
+
   it('stays within maxEntries and maxBytes, evicting the least recently used', async () => {
     const { a, b, ns } = await pair({ maxEntries: 3, maxBytes: 1_000_000 });
     const evicted: string[] = [];
