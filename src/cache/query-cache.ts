@@ -173,6 +173,7 @@ export class QueryCache {
     const lo = this.options.local;
     if (lo) {
       const local = new LocalTier(lo, this.options.namespace);
+      const lockPrefix = this.keyspace.lockPrefix;
       this.local = local;
       const client = (this.store as { client?: unknown }).client;
       this.coherence = startCoherence(
@@ -188,7 +189,12 @@ export class QueryCache {
         {
           up: () => local.up(),
           down: () => local.down(),
-          invalidate: (keys) => local.invalidate(keys, true),
+          // Lock keys (`<ns>:l:`, distributed single-flight) share the tracked prefix: every lock taken, renewed
+          // or released reaches here too. They are never local entries, so they are not counted as received.
+          invalidate: (keys) => {
+            const entries = keys.filter((k) => !k.startsWith(lockPrefix));
+            if (entries.length > 0) local.invalidate(entries, true);
+          },
           invalidateMatching: (glob) => local.invalidateMatching(redisGlobMatcher(glob), true),
           flush: () => local.flush(true),
         },
@@ -197,8 +203,9 @@ export class QueryCache {
   }
 
   /**
-   * Stops the local tier's invalidation connections (the store and its client are left open; they also stop
-   * when that client is closed). Without a local tier it does nothing.
+   * Stops the local tier's invalidation connections and the distributed single-flight subscriber (the store
+   * and its client are left open; these connections also stop when that client is closed). Without a local
+   * tier or 'distributed' it does nothing.
    *
    * @example
    * ```ts
@@ -206,6 +213,7 @@ export class QueryCache {
    * ```
    */
   async close(): Promise<void> {
+    this.flight?.close();
     await this.coherence?.close();
   }
 
