@@ -8,7 +8,9 @@
  * - a decompression bomb under a forged header: decode time and memory, bounded by the declared length (ours)
  *   vs inflating up to maxDecompressedBytes (what the cache did before);
  * - loader calls for 100 concurrent misses on one key;
- * - Redis stopped: getOrSet p99 vs the loader alone; Redis hung (SIGSTOP): how many calls paid the timeout.
+ * - Redis stopped: getOrSet p99 vs the loader alone; Redis hung (SIGSTOP): how many calls paid the timeout;
+ * - the local tier (bench/cache-local.ts): local hit vs Redis hit vs bentocache's memory tier, and invalidation
+ *   latency across 4 processes (tracking, bus, bentocache's bus).
  * Run: npm run bench -- cache
  */
 import * as zlib from 'node:zlib';
@@ -25,6 +27,7 @@ import {
   encodeCacheFrame,
   type QueryCache,
 } from '../src/cache/index.js';
+import { localTierBench } from './cache-local.js';
 import type { BenchCase, BenchReport, GroupResult } from './harness.js';
 import { benchRedis } from './services.js';
 
@@ -112,6 +115,9 @@ async function ratios(
 }
 
 export default async function (report: BenchReport): Promise<void> {
+  // The local tier (issue #14) on its own redis-server; `npm run bench -- cache --local` runs only this part.
+  await localTierBench(report, { ratios, small, large });
+  if (process.argv.includes('--local')) return;
   const svc = await benchRedis();
   const raw = new Redis(svc.url);
   const bentoRedis = new Redis(svc.url);

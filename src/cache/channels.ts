@@ -9,7 +9,7 @@ import { channel } from 'node:diagnostics_channel';
  * ```
  */
 export const CACHE_CHANNELS = {
-  /** `{ namespace, key, codec, bytes }` on every hit. */
+  /** `{ namespace, key, codec, bytes, tier: 'local' | 'store' }` on every hit. */
   hit: 'dbkit:cache:hit',
   /** `{ namespace, key }` on every miss (including corrupt and stale entries). */
   miss: 'dbkit:cache:miss',
@@ -43,6 +43,17 @@ export const CACHE_CHANNELS = {
   refresh: 'dbkit:cache:refresh',
   /** `{ namespace, written, failed, seen, done }` after every batch of `warm()` and once at the end (`done`). */
   warm: 'dbkit:cache:warm',
+  // --- local tier (issue #14) ---
+  /** `{ namespace, key, reason: 'entries' | 'bytes' }` when the local tier evicts an entry to stay in bounds. */
+  localEvict: 'dbkit:cache:local:evict',
+  /** `{ namespace, keys: number | 'all' }` when an invalidation from Redis (or the bus) reaches the local tier. */
+  localInvalidation: 'dbkit:cache:local:invalidation',
+  /**
+   * `{ namespace, up, mode: 'tracking' | 'bus' | 'process', node?, error? }` when the local tier starts or stops
+   * serving (its invalidation connection established or lost).
+   */
+  localState: 'dbkit:cache:local:state',
+  // --- end local tier ---
 } as const;
 
 /**

@@ -37,11 +37,19 @@ export { type MemoryStoreOptions, memoryStore } from './memory-store.js';
 export {
   type CacheErrorContext,
   type CacheSetOptions,
+  type LocalTierOptions,
   type QueryCacheOptions,
+  type ResolvedLocalTierOptions,
   type ResolvedQueryCacheOptions,
   resolveQueryCacheOptions,
 } from './options.js';
-export { type CacheManyEntry, createQueryCache, QueryCache, type QueryCacheStats } from './query-cache.js';
+export {
+  type CacheManyEntry,
+  createQueryCache,
+  type LocalTierState,
+  QueryCache,
+  type QueryCacheStats,
+} from './query-cache.js';
 export {
   type IoRedisClient,
   type IoRedisCluster,

@@ -112,6 +112,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): CacheStore & {
       const keys = matching(pattern);
       for (let i = 0; i < keys.length; i += batch) yield keys.slice(i, i + batch);
     },
+    async pttl(key) {
+      const s = live(key);
+      if (!s) return -2;
+      return s.expiresAt === Number.POSITIVE_INFINITY ? -1 : Math.max(1, s.expiresAt - Date.now());
+    },
     async ping() {},
     async close() {
       map.clear();

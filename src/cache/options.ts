@@ -123,7 +123,99 @@ export interface QueryCacheOptions {
    */
   grace?: CacheTtl | 0 | false;
   // --- end stampede protection, grace ---
+  // --- local tier (issue #14, cache14) ---
+  /**
+   * An in-process tier in front of the store (bounded LRU), kept coherent across processes: see
+   * {@link LocalTierOptions}. Off unless given.
+   * @default undefined (no local tier)
+   */
+  local?: LocalTierOptions;
+  // --- end local tier ---
 }
+
+// --- local tier (issue #14, cache14) ---
+/** Options of the in-process tier (`createQueryCache({ local })`). */
+export interface LocalTierOptions {
+  /**
+   * Most entries kept; the least recently used go first.
+   * @default 10000
+   */
+  maxEntries?: number;
+  /**
+   * Most bytes kept (serialized values plus keys); the least recently used go first.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number;
+  /**
+   * Longest a local copy lives (it never outlives its Redis TTL either): seconds or '30s', '5m'.
+   * @default the cache's `ttl`
+   */
+  ttl?: CacheTtl;
+  /**
+   * How other processes' writes reach this tier: 'tracking' (Redis client tracking, BCAST on the namespace
+   * prefix: every write to the namespace's keys, by anyone), 'bus' (a pub/sub channel our own writes publish
+   * on), or 'auto' (tracking, and the bus where CLIENT TRACKING is refused: renamed command, ACL).
+   * @default 'auto'
+   */
+  invalidation?: 'auto' | 'tracking' | 'bus';
+  /**
+   * The invalidation connection is pinged this often; an unanswered ping stops the tier (a silently broken
+   * connection is noticed within twice this).
+   * @default 1000
+   */
+  heartbeatMs?: number;
+  /**
+   * false: every local hit decodes its own copy from the kept bytes (no caller can change what another gets;
+   * ~2.6 µs for a 600-byte row, ~150 µs for an 83 KB result). true: one deep-frozen value is shared by every hit
+   * (no decode, ~0.02 µs; writing to it throws in strict mode). JavaScript cannot freeze the contents of a Map,
+   * Set, Date or Buffer, so use true only for plain objects, arrays and primitives.
+   * @default false
+   */
+  freeze?: boolean;
+}
+
+/** {@link LocalTierOptions} after resolution. */
+export interface ResolvedLocalTierOptions {
+  maxEntries: number;
+  maxBytes: number;
+  ttlMs: number;
+  invalidation: 'auto' | 'tracking' | 'bus';
+  heartbeatMs: number;
+  freeze: boolean;
+}
+
+function resolveLocal(
+  local: LocalTierOptions | undefined,
+  ttlMs: number,
+): ResolvedLocalTierOptions | undefined {
+  if (local === undefined) return undefined;
+  if (typeof local !== 'object' || local === null) {
+    throw new ConfigError('local must be an object ({ maxEntries?, maxBytes?, ttl? })');
+  }
+  const int = (field: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) {
+      throw new ConfigError(`local.${field} must be an integer >= ${min}, got ${String(v)}`, {
+        context: { field: `local.${field}` },
+      });
+    }
+    return v;
+  };
+  const invalidation = local.invalidation ?? 'auto';
+  if (!['auto', 'tracking', 'bus'].includes(invalidation)) {
+    throw new ConfigError(`local.invalidation must be 'auto', 'tracking' or 'bus'`, {
+      context: { field: 'local.invalidation' },
+    });
+  }
+  return {
+    maxEntries: int('maxEntries', local.maxEntries ?? 10_000, 1),
+    maxBytes: int('maxBytes', local.maxBytes ?? 64 * 1024 * 1024, 1),
+    ttlMs: local.ttl === undefined ? ttlMs : parseCacheTtl(local.ttl),
+    invalidation,
+    heartbeatMs: int('heartbeatMs', local.heartbeatMs ?? 1000, 10),
+    freeze: local.freeze === true,
+  };
+}
+// --- end local tier ---
 
 /** Per-call options of `set`, `getOrSet`, `wrap` and `cached`. */
 export interface CacheSetOptions {
@@ -155,6 +247,8 @@ export interface ResolvedQueryCacheOptions {
   lockTimeoutMs: number;
   /** 0 when grace is off. */
   graceMs: number;
+  /** The local tier, or undefined when off (issue #14, cache14). */
+  local: ResolvedLocalTierOptions | undefined;
 }
 
 const defaults = {
@@ -223,13 +317,15 @@ export function resolveQueryCacheOptions(options: QueryCacheOptions): ResolvedQu
     });
   }
   const grace = options.grace;
+  const ttlMs = parseCacheTtl(options.ttl);
   return {
     singleFlight,
     lockTtlMs: parseCacheTtl(options.lockTtl ?? defaults.lockTtl, 'lockTtl'),
     lockTimeoutMs: parseCacheTtl(options.lockTimeout ?? defaults.lockTimeout, 'lockTimeout'),
     graceMs: grace === undefined || grace === false || grace === 0 ? 0 : parseCacheTtl(grace, 'grace'),
     namespace: options.namespace,
-    ttlMs: parseCacheTtl(options.ttl),
+    ttlMs,
+    local: resolveLocal(options.local, ttlMs),
     compression,
     compressionLevel,
     largeValueBytes: num('largeValueBytes', options.largeValueBytes ?? defaults.largeValueBytes, 0),

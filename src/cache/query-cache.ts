@@ -16,16 +16,19 @@ import {
 } from './errors.js';
 import { type DecodedFrame, decodeCacheFrame, encodeCacheFrame } from './frame.js';
 import { CacheKeyspace, escapeGlob, isWellFormedText } from './keys.js';
+import { deepFreeze, type LocalEntry, LocalTier } from './local-tier.js';
 import {
   type CacheSetOptions,
   type QueryCacheOptions,
   type ResolvedQueryCacheOptions,
   resolveQueryCacheOptions,
 } from './options.js';
+import { isIoRedisClient } from './redis-client.js';
 import { redisStore } from './redis-store.js';
 import { DistributedFlight, type HeldLock, type LockWaitOutcome } from './single-flight.js';
-import type { CacheStore, CacheStoreEntry } from './store.js';
+import { type CacheStore, type CacheStoreEntry, redisGlobMatcher } from './store.js';
 import { StoreGuard } from './store-guard.js';
+import { type BusMessage, type Coherence, startCoherence } from './tracking.js';
 import { parseCacheTtl } from './ttl.js';
 import { type CacheWarmOptions, type CacheWarmResult, type CacheWarmSource, warmCache } from './warm.js';
 
@@ -69,6 +72,24 @@ export interface QueryCacheStats {
   refreshErrors: number;
   /** Entries written by `warm()`. */
   warmed: number;
+  /** Hits served by the local tier (included in `hits`); 0 without one. */
+  localHits: number;
+  /** Local entries evicted to stay within `local.maxEntries` / `local.maxBytes`. */
+  localEvictions: number;
+  /** Invalidated keys (and flushes) received from Redis tracking or the bus. */
+  invalidationsReceived: number;
+  /** The local tier now, when there is one. */
+  local?: LocalTierState;
+}
+
+/** The local tier's state in {@link QueryCacheStats}. */
+export interface LocalTierState {
+  entries: number;
+  bytes: number;
+  /** False while the invalidation connection is down (local copies are then neither served nor kept). */
+  serving: boolean;
+  /** 'tracking' (Redis client tracking), 'bus' (pub/sub fallback), 'process' (no Redis), 'off'. */
+  mode: 'tracking' | 'bus' | 'process' | 'off';
 }
 
 /** One entry of {@link QueryCache.setMany}. */
@@ -131,6 +152,8 @@ export class QueryCache {
   /** Keys with a background refresh running in this process (grace). */
   private readonly refreshing = new Set<string>();
   private readonly codecCounts: Record<string, number> = {};
+  private readonly local: LocalTier | undefined;
+  private readonly coherence: Coherence | undefined;
 
   constructor(options: QueryCacheOptions) {
     this.options = resolveQueryCacheOptions(options);
@@ -147,6 +170,51 @@ export class QueryCache {
             waited: (key, durationMs, outcome) => this.lockWaited(key, durationMs, outcome),
           })
         : undefined;
+    const lo = this.options.local;
+    if (lo) {
+      const local = new LocalTier(lo, this.options.namespace);
+      const lockPrefix = this.keyspace.lockPrefix;
+      this.local = local;
+      const client = (this.store as { client?: unknown }).client;
+      this.coherence = startCoherence(
+        isIoRedisClient(client) ? client : undefined,
+        {
+          namespace: this.options.namespace,
+          prefix: `${this.keyspace.prefix}:`,
+          // `i`: the local tier's invalidation channel (a pub/sub channel, never a key).
+          channel: `${this.keyspace.prefix}:i`,
+          invalidation: lo.invalidation,
+          heartbeatMs: lo.heartbeatMs,
+        },
+        {
+          up: () => local.up(),
+          down: () => local.down(),
+          // Lock keys (`<ns>:l:`, distributed single-flight) share the tracked prefix: every lock taken, renewed
+          // or released reaches here too. They are never local entries, so they are not counted as received.
+          invalidate: (keys) => {
+            const entries = keys.filter((k) => !k.startsWith(lockPrefix));
+            if (entries.length > 0) local.invalidate(entries, true);
+          },
+          invalidateMatching: (glob) => local.invalidateMatching(redisGlobMatcher(glob), true),
+          flush: () => local.flush(true),
+        },
+      );
+    }
+  }
+
+  /**
+   * Stops the local tier's invalidation connections and the distributed single-flight subscriber (the store
+   * and its client are left open; these connections also stop when that client is closed). Without a local
+   * tier or 'distributed' it does nothing.
+   *
+   * @example
+   * ```ts
+   * await cache.close(); await redis.quit()
+   * ```
+   */
+  async close(): Promise<void> {
+    this.flight?.close();
+    await this.coherence?.close();
   }
 
   /** Reads a value; undefined on a miss (or when the store is down and failOpen). */
@@ -226,21 +294,39 @@ export class QueryCache {
     if (n === 0) return [];
     const full = new Array<string>(n);
     for (let i = 0; i < n; i++) full[i] = this.entryKey(keys[i]!);
-    const frames = await this.op('getMany', undefined, () => this.store.getMany(full));
     // Filled, not sparse: a hole would be skipped by the caller's map/forEach.
     const out = new Array<T | undefined>(n).fill(undefined);
+    // Positions still to read from the store (all of them without a local tier).
+    let at: number[] | undefined;
+    let ticket = -1;
+    const local = this.local;
+    if (local !== undefined) {
+      at = [];
+      for (let i = 0; i < n; i++) {
+        const e = local.get(full[i]!);
+        const v = e === undefined ? FAILED : this.localHit(keys[i]!, full[i]!, e);
+        if (v === FAILED) at.push(i);
+        else out[i] = v as T;
+      }
+      if (at.length === 0) return out;
+      ticket = local.ticket();
+    }
+    const m = at ? at.length : n;
+    const pos = at ? (j: number) => at[j]! : (j: number) => j;
+    const wanted = at ? at.map((i) => full[i]!) : full;
+    const frames = await this.op('getMany', undefined, () => this.store.getMany(wanted));
     if (frames === FAILED) {
-      for (let i = 0; i < n; i++) this.miss(keys[i]!);
+      for (let j = 0; j < m; j++) this.miss(keys[pos(j)]!);
       return out;
     }
-    const decoded = new Array<DecodedFrame | undefined>(n);
+    const decoded = new Array<DecodedFrame | undefined>(m);
     let tagSet: Set<string> | undefined;
-    for (let i = 0; i < n; i++) {
-      const f = frames[i];
+    for (let j = 0; j < m; j++) {
+      const f = frames[j];
       if (!f) continue;
-      const d = this.decode(keys[i]!, f);
+      const d = this.decode(keys[pos(j)]!, f);
       if (d?.expiresAt !== undefined && d.expiresAt <= Date.now()) continue; // past its TTL (kept for grace)
-      decoded[i] = d;
+      decoded[j] = d;
       if (d?.tags.length) {
         tagSet ??= new Set();
         for (const [t] of d.tags) tagSet.add(t);
@@ -250,14 +336,16 @@ export class QueryCache {
       ? await this.op('getMany', undefined, () => this.readVersions([...tagSet]))
       : NO_VERSIONS;
     const stale: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const d = decoded[i];
+    for (let j = 0; j < m; j++) {
+      const d = decoded[j];
+      const i = pos(j);
       const key = keys[i]!;
       if (d && versions !== FAILED) {
         if (d.tags.length === 0 || this.fresh(d.tags, versions)) {
           const v = this.deserialize(key, d);
           if (v !== FAILED) {
             out[i] = v as T;
+            if (ticket >= 0) this.fill(key, full[i]!, d, ticket);
             continue;
           }
         } else stale.push(full[i]!);
@@ -289,7 +377,7 @@ export class QueryCache {
   async deleteMany(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
     const full = keys.map((k) => this.entryKey(k));
-    const n = await this.strict('deleteMany', () => this.store.delete(full));
+    const n = await this.locally({ k: full }, () => this.strict('deleteMany', () => this.store.delete(full)));
     this.counters.deletes += n;
     publish('invalidate', () => ({
       namespace: this.options.namespace,
@@ -307,8 +395,10 @@ export class QueryCache {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     const checked = this.checkTags(tags);
     if (checked.length === 0) return;
-    await this.strict('invalidateTags', () =>
-      Promise.all(checked.map((t) => this.store.incr(this.keyspace.tag(t)))),
+    await this.locally({ k: checked.map((t) => this.keyspace.tag(t)) }, () =>
+      this.strict('invalidateTags', () =>
+        Promise.all(checked.map((t) => this.store.incr(this.keyspace.tag(t)))),
+      ),
     );
     publish('invalidate', () => ({ namespace: this.options.namespace, kind: 'tags', target: checked }));
   }
@@ -322,8 +412,9 @@ export class QueryCache {
     if (typeof glob !== 'string' || glob.length === 0 || !isWellFormedText(glob)) {
       throw new ConfigError('invalidatePattern needs a non-empty glob (well-formed unicode)');
     }
-    const n = await this.strict('invalidatePattern', () =>
-      this.store.deleteMatching(this.keyspace.entryPattern(glob)),
+    const pattern = this.keyspace.entryPattern(glob);
+    const n = await this.locally({ m: pattern }, () =>
+      this.strict('invalidatePattern', () => this.store.deleteMatching(pattern)),
     );
     this.counters.deletes += n;
     publish('invalidate', () => ({
@@ -353,7 +444,9 @@ export class QueryCache {
 
   /** Deletes every entry and tag counter of this namespace (other namespaces untouched). */
   async clear(): Promise<number> {
-    const n = await this.strict('clear', () => this.store.deleteMatching(this.keyspace.allPattern()));
+    const n = await this.locally({ a: true }, () =>
+      this.strict('clear', () => this.store.deleteMatching(this.keyspace.allPattern())),
+    );
     publish('invalidate', () => ({
       namespace: this.options.namespace,
       kind: 'clear',
@@ -379,6 +472,19 @@ export class QueryCache {
       codecs: { ...this.codecCounts },
       errors: this.guard.errors,
       circuit: this.guard.circuit,
+      localHits: this.local?.counters.localHits ?? 0,
+      localEvictions: this.local?.counters.localEvictions ?? 0,
+      invalidationsReceived: this.local?.counters.invalidationsReceived ?? 0,
+      ...(this.local
+        ? {
+            local: {
+              entries: this.local.size,
+              bytes: this.local.bytes,
+              serving: this.local.serving,
+              mode: this.coherence!.mode,
+            },
+          }
+        : {}),
     };
   }
 
@@ -560,7 +666,17 @@ export class QueryCache {
    */
   private lookup(key: string, tags: readonly string[] | undefined, mode = 0): Promise<Lookup> {
     const full = this.entryKey(key);
-    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags, mode);
+    const local = this.local;
+    let ticket = -1;
+    if (local !== undefined) {
+      const e = local.get(full);
+      if (e !== undefined) {
+        const value = this.localHit(key, full, e);
+        if (value !== FAILED) return Promise.resolve({ hit: true, value });
+      }
+      ticket = local.ticket();
+    }
+    if (tags !== undefined && tags.length > 0) return this.lookupTagged(key, full, tags, mode, ticket);
     if (this.guard.skipping()) {
       if (!this.options.failOpen) return Promise.reject(this.guard.circuitOpen('get', key));
       return Promise.resolve(this.missed(key, MISS_FAILED, mode));
@@ -568,7 +684,7 @@ export class QueryCache {
     return this.guard
       .run('get', key, () => this.store.get(full))
       .then(
-        (frame) => this.found(key, full, frame, NO_VERSIONS, mode),
+        (frame) => this.found(key, full, frame, NO_VERSIONS, mode, ticket),
         (e: unknown) => {
           if (this.options.failOpen && e instanceof CacheStoreError)
             return this.missed(key, MISS_FAILED, mode);
@@ -582,10 +698,11 @@ export class QueryCache {
     full: string,
     tags: readonly string[],
     mode: number,
+    ticket: number,
   ): Promise<Lookup> {
     const r = await this.op('get', key, () => Promise.all([this.store.get(full), this.readVersions(tags)]));
     if (r === FAILED) return this.missed(key, MISS_FAILED, mode);
-    return this.found(key, full, r[0], r[1], mode);
+    return this.found(key, full, r[0], r[1], mode, ticket);
   }
 
   /** What a read found: a hit, or a miss carrying the tag versions for the write-back. */
@@ -595,6 +712,7 @@ export class QueryCache {
     frame: Buffer | null,
     versions: Versions,
     mode: number,
+    ticket = -1,
   ): Lookup | Promise<Lookup> {
     const d = frame ? this.decode(key, frame) : undefined;
     // An entry past its TTL (kept by Redis for grace) is a miss, except for getOrSet with grace.
@@ -607,14 +725,19 @@ export class QueryCache {
       );
     if (d.tags.length === 0) {
       const value = this.deserialize(key, d);
-      if (value !== FAILED) return stale ? { hit: true, value, stale } : { hit: true, value };
+      if (value !== FAILED) {
+        if (stale) return { hit: true, value, stale };
+        // Only a fresh entry is copied, and the copy expires at the entry's logical expiry (see fill).
+        if (ticket >= 0) this.fill(key, full, d, ticket);
+        return { hit: true, value };
+      }
       return this.missed(
         key,
         versions === NO_VERSIONS ? MISS_CLEAN : { hit: false, versions, failed: false },
         mode,
       );
     }
-    return this.foundTagged(key, full, d, versions, mode, stale);
+    return this.foundTagged(key, full, d, versions, mode, stale, ticket);
   }
 
   private async foundTagged(
@@ -624,6 +747,7 @@ export class QueryCache {
     versions: Versions,
     mode: number,
     stale: boolean,
+    ticket: number,
   ): Promise<Lookup> {
     let current = versions;
     const missing = d.tags.map(([t]) => t).filter((t) => !versions.has(t));
@@ -635,7 +759,12 @@ export class QueryCache {
     // An invalidated entry is never served, not even within grace.
     if (this.fresh(d.tags, current)) {
       const value = this.deserialize(key, d);
-      if (value !== FAILED) return stale ? { hit: true, value, stale } : { hit: true, value };
+      if (value !== FAILED) {
+        if (stale) return { hit: true, value, stale };
+        // Only a fresh entry is copied, and the copy expires at the entry's logical expiry (see fill).
+        if (ticket >= 0) this.fill(key, full, d, ticket);
+        return { hit: true, value };
+      }
     } else {
       const gone = await this.op('delete', key, () => this.store.delete([full]));
       if (gone === FAILED) return this.missed(key, { hit: false, versions, failed: true }, mode);
@@ -746,9 +875,16 @@ export class QueryCache {
     });
     const one = batch.length === 1 ? batch[0]! : undefined;
     const call = () => (one ? this.store.set(one.key, one.value, one.ttlMs) : this.store.setMany(batch));
-    const done = strict
-      ? await this.strict(one ? 'set' : 'setMany', call)
-      : await this.op(one ? 'set' : 'setMany', one ? entries[0]!.key : undefined, call);
+    let done: unknown;
+    try {
+      done = strict
+        ? await this.strict(one ? 'set' : 'setMany', call)
+        : await this.op(one ? 'set' : 'setMany', one ? entries[0]!.key : undefined, call);
+    } finally {
+      // Even a failed write may have been applied: no local copy (nor a read in flight) survives it.
+      // (every write takes this path: set, setMany, getOrSet's write-back, a grace refresh, warm)
+      if (this.local) await this.invalidatedLocally({ k: batch.map((b) => b.key) }, 'lenient');
+    }
     if (done === FAILED) return;
     for (const m of meta) {
       this.counters.sets++;
@@ -765,9 +901,93 @@ export class QueryCache {
     }
   }
 
-  private hit(key: string, codec: string, bytes: number) {
+  private hit(key: string, codec: string, bytes: number, tier: 'local' | 'store' = 'store') {
     this.counters.hits++;
-    publish('hit', () => ({ namespace: this.options.namespace, key, codec, bytes }));
+    publish('hit', () => ({ namespace: this.options.namespace, key, codec, bytes, tier }));
+  }
+
+  /** Decodes a local copy (a fresh object per hit: callers never share one); FAILED drops it. */
+  private localHit(key: string, full: string, e: LocalEntry): unknown {
+    try {
+      const value = 'value' in e ? e.value : this.options.serializer.deserialize(e.raw);
+      this.local!.hit();
+      this.hit(key, e.codec, e.bytes, 'local');
+      return value;
+    } catch {
+      this.local!.invalidate([full], false);
+      return FAILED;
+    }
+  }
+
+  /**
+   * Keeps a copy of what a store read returned, once the store says how long the entry has left (PTTL, sent
+   * after the value was handed to the caller: it costs the caller nothing). The ticket taken before the read
+   * refuses the copy if an invalidation of the key or of its tags arrived meanwhile.
+   */
+  private fill(key: string, full: string, d: DecodedFrame, ticket: number) {
+    const local = this.local!;
+    if (!local.serving || this.guard.skipping()) return;
+    // The payload may be a view into a larger socket buffer: keep only its own bytes.
+    const raw =
+      d.raw.byteOffset === 0 && d.raw.buffer.byteLength === d.raw.length ? d.raw : Buffer.from(d.raw);
+    const tagKeys = d.tags.map(([t]) => this.keyspace.tag(t));
+    const frozen = local.options.freeze
+      ? () => deepFreeze(this.options.serializer.deserialize(raw))
+      : undefined;
+    // With grace the store keeps the entry ttl + grace, but a copy is only ever fresh: it expires at the frame's
+    // logical expiry, and after that reads fall through to the store, where the grace rules apply.
+    const expiresAt = d.expiresAt;
+    // Keeping a copy is best effort: nothing it does may fail the read, or escape as a rejection.
+    const keep = (ttlMs: number) => {
+      try {
+        const left = expiresAt === undefined ? ttlMs : Math.min(ttlMs, expiresAt - Date.now());
+        local.fill(full, raw, d.codec, tagKeys, left, ticket, frozen);
+      } catch {
+        local.invalidate([full], false);
+      }
+    };
+    const pttl = this.store.pttl;
+    if (pttl === undefined) {
+      keep(local.options.ttlMs);
+      return;
+    }
+    // Counted from when PTTL was sent (before Redis answered it): the copy expires no later than the entry.
+    const sent = Date.now();
+    this.guard
+      .run('pttl', key, () => pttl.call(this.store, full))
+      .then(
+        (ms) => keep(ms === -1 ? Number.POSITIVE_INFINITY : ms - (Date.now() - sent)),
+        () => {}, // counted and reported by the guard
+      );
+  }
+
+  /**
+   * Runs an invalidation, then drops the matching local copies (and refuses reads in flight) and tells the other
+   * processes over the bus when there is one (with tracking, Redis tells them). Runs even when the store call
+   * failed: it may have been applied.
+   */
+  private async locally<T>(what: BusMessage, fn: () => Promise<T>): Promise<T> {
+    if (!this.local) return fn();
+    let result: T;
+    try {
+      result = await fn();
+    } catch (e) {
+      await this.invalidatedLocally(what, 'lenient');
+      throw e;
+    }
+    await this.invalidatedLocally(what, 'strict');
+    return result;
+  }
+
+  private async invalidatedLocally(what: BusMessage, mode: 'strict' | 'lenient') {
+    const local = this.local!;
+    if (what.a) local.flush();
+    if (what.m !== undefined) local.invalidateMatching(redisGlobMatcher(what.m), false);
+    if (what.k) local.invalidate(what.k, false);
+    const c = this.coherence!;
+    if (c.mode !== 'bus') return;
+    if (mode === 'strict') await this.strict('publish', () => c.announce(what));
+    else await this.op('publish', undefined, () => c.announce(what)).catch(() => {});
   }
 
   private miss(key: string) {

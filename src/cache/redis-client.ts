@@ -78,6 +78,7 @@ export interface ClientOps {
   set(key: string, value: Buffer, px: 'PX', ms: number): Promise<unknown>;
   unlink(...keys: string[]): Promise<number>;
   incr(key: string): Promise<number>;
+  pttl(key: string): Promise<number>;
   scan(
     cursor: string,
     match: 'MATCH',

@@ -214,6 +214,9 @@ export function redisStore(clientOrOptions: IoRedisClient | RedisStoreOptions): 
     incr(key) {
       return get().incr(key);
     },
+    pttl(key) {
+      return get().pttl(key);
+    },
     async deleteMatching(pattern) {
       const counts = await Promise.all(
         masters().map(async (node) => {

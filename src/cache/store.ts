@@ -34,6 +34,11 @@ export interface CacheStore {
   deleteMatching(pattern: string): Promise<number>;
   /** Iterates keys matching the Redis glob, in batches. */
   scan(pattern: string, batch?: number): AsyncIterable<string[]>;
+  /**
+   * Optional: remaining time to live in ms (-1 without expiry, -2 when missing), so a local copy never
+   * outlives its store entry (Redis PTTL).
+   */
+  pttl?(key: string): Promise<number>;
   /** Cheap liveness probe (PING). */
   ping(): Promise<void>;
   /**

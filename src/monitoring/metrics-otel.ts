@@ -46,6 +46,19 @@ export function registerOtelMetrics(
   const cacheStale = meter.createObservableCounter('dbkit.cache.stale_serves', { unit: '{serve}' });
   const cacheRefreshErrors = meter.createObservableCounter('dbkit.cache.refresh.errors', { unit: '{error}' });
   const cacheWarmed = meter.createObservableCounter('dbkit.cache.warmed', { unit: '{entry}' });
+  // --- oversize and the local tier (issue #14) ---
+  const cacheOversize = meter.createObservableCounter('dbkit.cache.oversize', { unit: '{value}' });
+  const cacheLocalHits = meter.createObservableCounter('dbkit.cache.local.hits', { unit: '{hit}' });
+  const cacheLocalEvictions = meter.createObservableCounter('dbkit.cache.local.evictions', {
+    unit: '{entry}',
+  });
+  const cacheLocalInvalidations = meter.createObservableCounter('dbkit.cache.local.invalidations', {
+    description: 'Invalidated keys (and flushes) the local tier received from Redis tracking or the bus',
+    unit: '{key}',
+  });
+  const cacheLocalEntries = meter.createObservableGauge('dbkit.cache.local.entries', { unit: '{entry}' });
+  const cacheLocalServing = meter.createObservableGauge('dbkit.cache.local.serving', { unit: '1' });
+  // --- end local tier ---
   const clients = meter.createObservableCounter('dbkit.clients.created', { unit: '{client}' });
   const pgConns = meter.createObservableUpDownCounter('dbkit.postgres.connections', { unit: '{connection}' });
   const redisMem = meter.createObservableGauge('dbkit.redis.memory.used', { unit: 'By' });
@@ -74,6 +87,12 @@ export function registerOtelMetrics(
     cacheStale,
     cacheRefreshErrors,
     cacheWarmed,
+    cacheOversize,
+    cacheLocalHits,
+    cacheLocalEvictions,
+    cacheLocalInvalidations,
+    cacheLocalEntries,
+    cacheLocalServing,
     clients,
     pgConns,
     redisMem,
@@ -111,6 +130,13 @@ export function registerOtelMetrics(
       r.observe(cacheStale, c.staleServes ?? 0, a);
       r.observe(cacheRefreshErrors, c.refreshErrors ?? 0, a);
       r.observe(cacheWarmed, c.warmed ?? 0, a);
+      // (`?? 0`: duck-typed caches from before these fields)
+      r.observe(cacheOversize, c.oversize ?? 0, a);
+      r.observe(cacheLocalHits, c.localHits ?? 0, a);
+      r.observe(cacheLocalEvictions, c.localEvictions ?? 0, a);
+      r.observe(cacheLocalInvalidations, c.invalidationsReceived ?? 0, a);
+      r.observe(cacheLocalEntries, c.local?.entries ?? 0, a);
+      r.observe(cacheLocalServing, c.local?.serving ? 1 : 0, a);
     }
     for (const [kind, v] of Object.entries(s.clients?.created ?? {}))
       r.observe(clients, v, { 'dbkit.client.kind': kind });

@@ -162,6 +162,39 @@ export function registerPromMetrics(
       (c) => c.refreshErrors ?? 0,
     );
     cache('counter', 'dbkit_cache_warmed_total', 'Entries written by warm()', (c) => c.warmed ?? 0);
+    const num = (v: number | undefined) => (typeof v === 'number' ? v : 0);
+    // --- oversize and the local tier (issue #14); `?? 0`: caches from before these fields (duck-typed) ---
+    cache(
+      'counter',
+      'dbkit_cache_oversize_total',
+      'Loaded values not cached: over maxDecompressedBytes',
+      (c) => num(c.oversize),
+    );
+    cache('counter', 'dbkit_cache_local_hits_total', 'Hits served by the local tier (part of hits)', (c) =>
+      num(c.localHits),
+    );
+    cache(
+      'counter',
+      'dbkit_cache_local_evictions_total',
+      'Local-tier entries evicted to stay within maxEntries/maxBytes',
+      (c) => num(c.localEvictions),
+    );
+    cache(
+      'counter',
+      'dbkit_cache_local_invalidations_total',
+      'Invalidated keys (and flushes) the local tier received from Redis tracking or the bus',
+      (c) => num(c.invalidationsReceived),
+    );
+    cache('gauge', 'dbkit_cache_local_entries', 'Entries held by the local tier', (c) =>
+      num(c.local?.entries),
+    );
+    cache(
+      'gauge',
+      'dbkit_cache_local_serving',
+      '1 while the local tier serves (its invalidation connection is up), 0 otherwise or without one',
+      (c) => (c.local?.serving ? 1 : 0),
+    );
+    // --- end local tier ---
     counter(
       'dbkit_cache_bytes_total',
       'Bytes written, before and after compression',

@@ -49,12 +49,15 @@ describe.each(ioredisMajors)(
         async () => `redis://127.0.0.1:${await freePort()}`,
       ],
     ] as const;
-    it.each(cases)('%s: %s', async (scenario, _what, target) => {
-      const r = await runChild([String(major), scenario, await target()]);
-      expect(r.signal, `killed after ${BOUND_MS} ms: the process did not exit on its own`).toBeNull();
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
-      expect(r.stdout.trim()).toBe('done');
-    });
+    it.each(cases.flatMap((c) => [[...c, ''] as const, [...c, 'local'] as const]))(
+      '%s: %s %s',
+      async (scenario, _what, target, tier) => {
+        const r = await runChild([String(major), scenario, await target(), ...(tier ? [tier] : [])]);
+        expect(r.signal, `killed after ${BOUND_MS} ms: the process did not exit on its own`).toBeNull();
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expect(r.stdout.trim()).toBe('done');
+      },
+    );
   },
 );

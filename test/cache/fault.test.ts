@@ -66,6 +66,12 @@ const methods: Method[] = [
   { name: 'clear', strict: true, run: (c) => c.clear() },
 ];
 const modes = [{ failOpen: true }, { failOpen: false }] as const;
+// With the local tier on, a fault must look exactly the same to the caller (its invalidation connection is down
+// too, so it serves nothing).
+const tiers = [
+  { label: '', options: {} },
+  { label: ', local tier on', options: { local: {} } },
+] as const;
 const faults = ['refused', 'hung'] as const;
 const THRESHOLD = 3;
 const CALLS = 6;
@@ -138,47 +144,51 @@ describe.each(ioredisMajors)('faults on ioredis %i', (major) => {
 
     for (const method of methods) {
       for (const mode of modes) {
-        const throws = method.strict || !mode.failOpen;
-        it(`${method.name}, failOpen ${mode.failOpen}: ${throws ? 'throws a typed error' : 'falls back'}; at most ${fault === 'hung' ? THRESHOLD : 0} calls wait`, async () => {
-          const { cache, errors } = make(mode);
-          for (let i = 0; i < CALLS; i++) {
-            const r = await settle(method.run(cache, i));
-            if (throws) {
-              expect(r.ok).toBe(false);
-              const e = (r as { error: CacheStoreError }).error;
-              expect(isDbkitError(e, 'E_CACHE_STORE')).toBe(true);
-              expect(e.context.operation).toBeTypeOf('string');
-              if (e instanceof CacheCircuitOpenError) {
-                expect(e.message).toMatch(/circuit breaker is open/);
-                expect(e.context.reason).toBe('circuit-open');
+        for (const tier of tiers) {
+          const throws = method.strict || !mode.failOpen;
+          it(`${method.name}, failOpen ${mode.failOpen}${tier.label}: ${throws ? 'throws a typed error' : 'falls back'}; at most ${fault === 'hung' ? THRESHOLD : 0} calls wait`, async () => {
+            const { cache, errors } = make({ ...mode, ...tier.options });
+            for (let i = 0; i < CALLS; i++) {
+              const r = await settle(method.run(cache, i));
+              if (throws) {
+                expect(r.ok).toBe(false);
+                const e = (r as { error: CacheStoreError }).error;
+                expect(isDbkitError(e, 'E_CACHE_STORE')).toBe(true);
+                expect(e.context.operation).toBeTypeOf('string');
+                if (e instanceof CacheCircuitOpenError) {
+                  expect(e.message).toMatch(/circuit breaker is open/);
+                  expect(e.context.reason).toBe('circuit-open');
+                } else {
+                  // The message names the cause (timeout or driver error), which is also `cause`.
+                  expect(e.cause).toBeInstanceOf(Error);
+                  expect(e.message).toContain((e.cause as Error).message);
+                }
               } else {
-                // The message names the cause (timeout or driver error), which is also `cause`.
-                expect(e.cause).toBeInstanceOf(Error);
-                expect(e.message).toContain((e.cause as Error).message);
+                expect(r).toEqual({ ok: true, value: method.expected!(i) });
               }
-            } else {
-              expect(r).toEqual({ ok: true, value: method.expected!(i) });
             }
-          }
-          const timeouts = errors.filter(isTimeout).length;
-          if (fault === 'refused') {
-            // The client already reported the connection down: the circuit is open from the start.
-            expect(timeouts).toBe(0);
-            expect(cache.stats().circuit).toBe('open');
-          } else {
-            // Hung: each call pays the timeout until the circuit opens, a lookup and its write-back only once.
-            expect(timeouts).toBe(THRESHOLD);
-            expect(errors.length).toBe(THRESHOLD);
-            expect(cache.stats().circuit).toBe('open');
-          }
-          if (throws && fault === 'refused') {
-            const last = await settle(method.run(cache, 99));
-            const e = (last as { error: CacheStoreError }).error;
-            expect(e).toBeInstanceOf(CacheCircuitOpenError);
-            // The last failure the client reported (connection refused) is named.
-            expect(e.message).toMatch(/ECONNREFUSED|connection/i);
-          }
-        });
+            const timeouts = errors.filter(isTimeout).length;
+            if (fault === 'refused') {
+              // The client already reported the connection down: the circuit is open from the start.
+              expect(timeouts).toBe(0);
+              expect(cache.stats().circuit).toBe('open');
+            } else {
+              // Hung: each call pays the timeout until the circuit opens, a lookup and its write-back only once.
+              expect(timeouts).toBe(THRESHOLD);
+              expect(errors.length).toBe(THRESHOLD);
+              expect(cache.stats().circuit).toBe('open');
+            }
+            if (throws && fault === 'refused') {
+              const last = await settle(method.run(cache, 99));
+              const e = (last as { error: CacheStoreError }).error;
+              expect(e).toBeInstanceOf(CacheCircuitOpenError);
+              // The last failure the client reported (connection refused) is named.
+              expect(e.message).toMatch(/ECONNREFUSED|connection/i);
+            }
+            if (tier.label) expect(cache.stats()).toMatchObject({ localHits: 0, local: { serving: false } });
+            await cache.close();
+          });
+        }
       }
     }
   });

@@ -86,6 +86,17 @@ export function registerCacheStoreSuite(
     expect(new Set(seen)).toEqual(new Set(keys));
   });
 
+  it('pttl: remaining ms, -1 without expiry, -2 when missing', async () => {
+    if (!store.pttl) return;
+    await store.set(k('ttl'), Buffer.from('x'), 60_000);
+    const left = await store.pttl(k('ttl'));
+    expect(left).toBeGreaterThan(50_000);
+    expect(left).toBeLessThanOrEqual(60_000);
+    await store.incr(k('noexp'));
+    expect(await store.pttl(k('noexp'))).toBe(-1);
+    expect(await store.pttl(k('missing'))).toBe(-2);
+  });
+
   it('answers ping', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });

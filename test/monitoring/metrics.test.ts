@@ -33,6 +33,11 @@ const cache = {
     refreshes: 2,
     refreshErrors: 1,
     warmed: 100,
+    oversize: 17,
+    localHits: 19,
+    localEvictions: 23,
+    invalidationsReceived: 29,
+    local: { entries: 31, bytes: 500, serving: true, mode: 'tracking' as const },
   }),
 };
 const clients = { stats: () => ({ created: { postgres: 1, redis: 2 }, closed: false }) };
@@ -99,6 +104,12 @@ describe('collectMetrics', () => {
     expect(line(text, 'dbkit_cache_stale_serves_total{cache="users"}')).toBe(7);
     expect(line(text, 'dbkit_cache_refresh_errors_total{cache="users"}')).toBe(1);
     expect(line(text, 'dbkit_cache_warmed_total{cache="users"}')).toBe(100);
+    expect(line(text, 'dbkit_cache_oversize_total{cache="users"}')).toBe(17);
+    expect(line(text, 'dbkit_cache_local_hits_total{cache="users"}')).toBe(19);
+    expect(line(text, 'dbkit_cache_local_evictions_total{cache="users"}')).toBe(23);
+    expect(line(text, 'dbkit_cache_local_invalidations_total{cache="users"}')).toBe(29);
+    expect(line(text, 'dbkit_cache_local_entries{cache="users"}')).toBe(31);
+    expect(line(text, 'dbkit_cache_local_serving{cache="users"}')).toBe(1);
     expect(text).toContain('# HELP dbkit_cache_compression_ratio bytesRaw / bytesStored');
     expect(line(text, 'dbkit_clients_created_total{kind="redis"}')).toBe(2);
     // Running totals are counters, levels are gauges.
@@ -110,6 +121,10 @@ describe('collectMetrics', () => {
       'dbkit_cache_bytes_total',
       'dbkit_cache_lock_waits_total',
       'dbkit_cache_stale_serves_total',
+      'dbkit_cache_oversize_total',
+      'dbkit_cache_local_hits_total',
+      'dbkit_cache_local_evictions_total',
+      'dbkit_cache_local_invalidations_total',
       'db_client_connection_timeouts_total',
       'dbkit_pool_errors_total',
       'dbkit_clients_created_total',
@@ -202,6 +217,10 @@ describe('collectMetrics', () => {
     expect(get('dbkit.cache.compression_ratio')!.dataPoints[0]!.value).toBe(4);
     expect(get('dbkit.cache.lock.waits')!.dataPoints[0]!.value).toBe(3);
     expect(get('dbkit.cache.stale_serves')!.dataPoints[0]!.value).toBe(7);
+    expect(get('dbkit.cache.local.hits')!.dataPoints[0]!.value).toBe(19);
+    expect(get('dbkit.cache.local.invalidations')!.dataPoints[0]!.value).toBe(29);
+    expect(get('dbkit.cache.local.serving')!.dataPoints[0]!.value).toBe(1);
+    expect(get('dbkit.cache.oversize')!.dataPoints[0]!.value).toBe(17);
     // Running totals are monotonic sums (counters); levels are gauges.
     for (const name of [
       'dbkit.cache.hits',
@@ -215,6 +234,10 @@ describe('collectMetrics', () => {
       'dbkit.cache.stale_serves',
       'dbkit.cache.refresh.errors',
       'dbkit.cache.warmed',
+      'dbkit.cache.oversize',
+      'dbkit.cache.local.hits',
+      'dbkit.cache.local.evictions',
+      'dbkit.cache.local.invalidations',
     ]) {
       const m = get(name)!;
       expect(m, name).toBeDefined();
