@@ -128,9 +128,9 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
       }
     });
 
-    it.runIf(target === 'redis')(
-      'every invalidation connection killed (CLIENT KILL): the tiers stop, resume empty, never serve the old value',
-      async () => {
+    // Generated for the standalone server only: this fault on the shared Cluster would disturb other test files.
+    if (target === 'redis')
+      it('every invalidation connection killed (CLIENT KILL): the tiers stop, resume empty, never serve the old value', async () => {
         await seed(workers[0]!, 'killed', 'killed:t');
         const list = await cli(['CLIENT', 'LIST']);
         const ids = list
@@ -153,17 +153,18 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
           await w.call('warm', { key: 'killed' });
           expect(await w.call('read', { key: 'killed' })).toEqual({ value: 'back', local: true });
         }
-      },
-    );
+      });
 
-    it.runIf(target === 'redis')('FLUSHALL (a null invalidation) empties every local tier', async () => {
-      await seed(workers[0]!, 'flush', 'flush:t');
-      const at = performance.timeOrigin + performance.now();
-      await cli(['FLUSHALL']);
-      for (const w of workers.slice(1)) {
-        await waitFor('FLUSHALL to reach the process', async () => w.dropAfter(at) !== undefined);
-        expect(await w.call('read', { key: 'flush' })).toEqual({ value: null, local: false });
-      }
-    });
+    // Generated for the standalone server only: this fault on the shared Cluster would disturb other test files.
+    if (target === 'redis')
+      it('FLUSHALL (a null invalidation) empties every local tier', async () => {
+        await seed(workers[0]!, 'flush', 'flush:t');
+        const at = performance.timeOrigin + performance.now();
+        await cli(['FLUSHALL']);
+        for (const w of workers.slice(1)) {
+          await waitFor('FLUSHALL to reach the process', async () => w.dropAfter(at) !== undefined);
+          expect(await w.call('read', { key: 'flush' })).toEqual({ value: null, local: false });
+        }
+      });
   },
 );

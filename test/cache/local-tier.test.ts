@@ -340,9 +340,9 @@ describe.each(kinds)('local tier on %s', (kind) => {
     expect(states.at(-1)).toBe(true);
   });
 
-  it.runIf(type === 'redis')(
-    'Redis hung: an unanswered heartbeat stops the tier; resumed: it serves again',
-    async () => {
+  // Generated for the standalone server only: this fault on the shared Cluster would disturb other test files.
+  if (type === 'redis')
+    it('Redis hung: an unanswered heartbeat stops the tier; resumed: it serves again', async () => {
       const { a, b } = await pair({ heartbeatMs: 50 });
       await a.set('hb', 'v1');
       await warm(b, 'hb');
@@ -356,8 +356,7 @@ describe.each(kinds)('local tier on %s', (kind) => {
       await waitFor('b to serve again', async () => b.stats().local?.serving === true, 20_000);
       await waitFor('the circuit to close', async () => b.stats().circuit === 'closed', 20_000);
       await warm(b, 'hb');
-    },
-  );
+    });
 
   it('CLIENT TRACKING refused by ACL: falls back to the bus (our writes still invalidate)', async () => {
     const user = `notrack${major}`;
