@@ -215,6 +215,8 @@ interface ServerType {
   oid: number;
   /** pg_type.typtype: 'b' base, 'e' enum, 'd' domain, ... */
   kind: string;
+  /** pg_type.typbasetype: the type a domain is over (0 for other kinds). */
+  baseOid: number;
   elemOid: number;
   elemKind: string;
 }
@@ -237,7 +239,7 @@ export function qualifiedName(tx: AnyPgDatabase, table: PgTable): string {
 async function serverTypes(tx: AnyPgDatabase, table: PgTable): Promise<Map<string, ServerType>> {
   const r = await run(
     tx,
-    sql`select a.attname as name, a.atttypid::int as oid, t.typtype as kind,
+    sql`select a.attname as name, a.atttypid::int as oid, t.typtype as kind, t.typbasetype::int as base_oid,
           coalesce(e.oid::int, 0) as elem_oid, coalesce(e.typtype, '') as elem_kind
         from pg_attribute a join pg_type t on t.oid = a.atttypid
         left join pg_type e on e.oid = t.typelem and t.typcategory = 'A'
@@ -249,6 +251,7 @@ async function serverTypes(tx: AnyPgDatabase, table: PgTable): Promise<Map<strin
       {
         oid: Number(x.oid),
         kind: String(x.kind),
+        baseOid: Number(x.base_oid),
         elemOid: Number(x.elem_oid),
         elemKind: String(x.elem_kind),
       },
@@ -258,8 +261,8 @@ async function serverTypes(tx: AnyPgDatabase, table: PgTable): Promise<Map<strin
 
 /**
  * Binary fields for a COPY of `cols`, or undefined for text COPY: every column needs a binary encoder and the
- * server's type must be the one the encoder writes (a schema that says integer over a bigint column, or a
- * domain: text COPY, whose input functions cast). Enum arrays take their element OID from the server.
+ * server's type must be the one the encoder writes, or a domain over it (a schema that says integer over a
+ * bigint column, or a domain over another type: text COPY, whose input functions cast). Enum arrays take their element OID from the server.
  */
 export async function chooseCopyFormat(
   tx: AnyPgDatabase,
@@ -284,7 +287,9 @@ export async function chooseCopyFormat(
     const s = state.server.get(c.name);
     let ok: boolean;
     if (!s) ok = false;
-    else if (!f.enumType) ok = s.oid === f.oid;
+    // A domain over the encoder's type takes its binary form: the server's domain_recv runs the base type's
+    // receive function, then the domain's constraints (a CHECK failure is the server's 23514, as with text).
+    else if (!f.enumType) ok = s.oid === f.oid || (s.kind === 'd' && s.baseOid === f.oid && !c.isArray);
     else if (c.isArray) {
       ok = s.elemKind === 'e';
       f.elemOid = s.elemOid;
