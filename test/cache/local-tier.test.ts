@@ -404,13 +404,32 @@ describe.each(ioredisMajors)('a master added to the Cluster, ioredis %i', (major
   const cli = (port: number, ...args: string[]) =>
     run('redis-cli', ['-p', String(port), ...args]).then((r) => r.stdout.trim());
 
+  // Its own timeout, above the sum of its steps: a stuck wait then fails with its own name (each keeps its 30 s
+  // bound) and with how long every step before it took, instead of a bare test timeout.
   it('gets its own invalidation connection: a write to a slot it now owns reaches the local copy', async () => {
+    const steps: string[] = [];
+    let started = Date.now();
+    const step = (name: string) => {
+      steps.push(`${name} ${Date.now() - started} ms`);
+      started = Date.now();
+    };
+    try {
+      await grow(step);
+    } catch (e) {
+      throw new Error(`${e instanceof Error ? e.message : String(e)} (steps: ${steps.join(', ')})`, {
+        cause: e,
+      });
+    }
+  }, 150_000);
+
+  async function grow(step: (name: string) => void) {
     const seed = cluster.nodes[0]!.port;
     const ns = namespace(`grow${major}`);
     // The caches exist before the topology changes (with the first major): they must notice the new master.
     const [ca, cb] = [newClusterClient(major, cluster.nodes), newClusterClient(major, cluster.nodes)];
     const [a, b] = [ca, cb].map((redis) => createQueryCache({ redis, namespace: ns, ttl: 60, local: {} }));
     await waitFor('both tiers to serve', async () => [a!, b!].every((c) => c.stats().local?.serving));
+    step('serving');
     if (!added) {
       added = await spawnRedis({
         args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes-added.conf'],
@@ -419,11 +438,13 @@ describe.each(ioredisMajors)('a master added to the Cluster, ioredis %i', (major
         timeout: 30_000,
       });
     }
+    step('add-node');
     const newId = await cli(added.port, 'CLUSTER', 'MYID');
     await waitFor('the new node to be known everywhere', async () => {
       const views = await Promise.all(cluster.nodes.map((n) => cli(n.port, 'CLUSTER', 'NODES')));
       return views.every((v) => v.includes(newId));
     });
+    step('gossip');
     const key = 'moved';
     const full = `${ns}:k:${key}`;
     const slot = await cli(seed, 'CLUSTER', 'KEYSLOT', full);
@@ -449,31 +470,42 @@ describe.each(ioredisMajors)('a master added to the Cluster, ioredis %i', (major
         await cli(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', newId);
       }
     }
+    step('slot moved');
     const grown = added;
     try {
       await waitFor('the write to land on the new master', async () => {
         await a!.set(key, 'v1').catch(() => {});
-        return (await cli(grown.port, 'GET', full)) !== '';
+        // EXISTS, not GET !== '': redis-cli prints an error reply (MOVED, CLUSTERDOWN while the slot settles) as
+        // text, which passed for a landed write: a's write loop stopped, the key was never written, and every
+        // read of b below was a miss (no copy to keep) until the test timed out.
+        return (await cli(grown.port, 'EXISTS', full)) === '1';
       });
+      step('write landed');
       await waitFor('b to track every master, the new one included', async () => {
         await b!.get(key); // a MOVED reply makes ioredis refresh its slots: the new master appears
+        // Two invalidation connections on the new master: a's and b's. a learned the new master first (its write
+        // got the MOVED), so one connection there is a's and says nothing about b.
+        const list = await cli(grown.port, 'CLIENT', 'LIST');
         return (
           b!.stats().local?.serving === true &&
-          (await cli(grown.port, 'CLIENT', 'LIST')).includes('name=dbkit-cache-invalidation')
+          (list.match(/name=dbkit-cache-invalidation/g) ?? []).length >= 2
         );
       });
+      step('b tracks the new master');
       await waitFor('a local copy', async () => {
         const before = b!.stats().localHits;
         await b!.get(key);
         return b!.stats().localHits > before;
       });
+      step('local copy');
       await cli(added.port, 'DEL', full); // by another tool, on the new master
       await waitFor('the DEL to reach b', async () => (await b!.get(key)) === undefined);
+      step('DEL reached b');
     } finally {
       await Promise.all([a!.close(), b!.close()]);
       await Promise.all([ca.quit(), cb.quit()]);
     }
-  });
+  }
 });
 
 describe.each(ioredisMajors)('CLIENT renamed away (rename-command CLIENT ""), ioredis %i', (major) => {
