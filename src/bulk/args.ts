@@ -1,6 +1,6 @@
 /** Argument checks shared by the bulk entry points: a wrong db or table is a ConfigError, not a TypeError. */
 import { ConfigError } from '../errors.js';
-import { entityKind } from '../internal/drizzle-lib.js';
+import { entityKind, requireDrizzle } from '../internal/drizzle-lib.js';
 
 function kinds(value: object): string[] {
   const out: string[] = [];
@@ -14,9 +14,11 @@ function kinds(value: object): string[] {
 
 /**
  * Checks that `db` is a drizzle Postgres database or transaction, `table` a drizzle pg table and `rows` an
- * array or (async) iterable, before anything else reads them.
+ * array or (async) iterable, before anything else reads them. Without drizzle-orm installed that is said first
+ * (MissingPeerDependencyError naming it): no argument could be right then.
  */
 export function assertBulkArgs(fn: string, db: unknown, table: unknown, rows: unknown): void {
+  requireDrizzle();
   const d = db as { execute?: unknown; transaction?: unknown; session?: unknown; dialect?: unknown } | null;
   if (
     typeof d !== 'object' ||

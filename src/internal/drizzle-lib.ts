@@ -21,6 +21,12 @@ let pgCoreModule: typeof PgCore | undefined;
 const orm = () => (ormModule ??= importLib<typeof Orm>('drizzle-orm', FEATURE));
 const pgCore = () => (pgCoreModule ??= importLib<typeof PgCore>('drizzle-orm/pg-core', FEATURE));
 
+/** Loads drizzle-orm now: a missing peer is a MissingPeerDependencyError before any argument is looked at. */
+export function requireDrizzle(): void {
+  orm();
+  pgCore();
+}
+
 /** Lazy class handles -> their loaders, so {@link is} can hand drizzle the real class. */
 const lazyClasses = new WeakMap<object, () => object>();
 
