@@ -165,13 +165,13 @@ function float4Bits(n: number): number {
   const g = f32[0] as number;
   if (n - f !== g - n) return bits;
   // n is exactly a midpoint: strtof rounds the decimal text, which lies on one side of it.
-  const side = compareDecimalToDouble(String(n), n);
+  const side = compareDecimalWithDouble(String(n), n);
   const towardG = g > f ? side > 0 : side < 0;
   return towardG ? other : bits;
 }
 
 /** Sign of (decimal string s) - (double n), exactly (s is finite, non-exponent-free allowed). */
-function compareDecimalToDouble(s: string, n: number): number {
+function compareDecimalWithDouble(s: string, n: number): number {
   const neg = s.startsWith('-');
   const body = neg ? s.slice(1) : s;
   const [mant = '', expPart] = body.split(/e/i);

@@ -111,7 +111,7 @@ function identToken(name: string, start: number): Token {
   return { kind: T.QIDENT, text: n, start };
 }
 
-/** Decodes the escapes of a `U&"..."` identifier (`\XXXX`, `\+XXXXXX`, or a UESCAPE character). */
+/** Decodes the escapes of a `U&"..."` identifier (`\hhhh`, `\+hhhhhh`, or a UESCAPE character). */
 function decodeUnicodeIdent(body: string, esc: string): string {
   let out = '';
   for (let i = 0; i < body.length; i++) {
