@@ -288,6 +288,10 @@ export async function copyIn(
   const resolveQuery = q.resolve;
   const rejectQuery = q.reject;
   q.resolve = (x) => {
+    // The stream, handed over: listen for its 'error' now. postgres.js destroys it from the socket's data
+    // handler, and the 'error' it emits on nextTick runs before the `await q.writable()` continuation below.
+    if (resolves === 0 && typeof (x as { on?: unknown } | null)?.on === 'function')
+      (x as NodeJS.EventEmitter).on('error', noop);
     if (resolves++ > 0 && !settled) {
       settled = true;
       resolveEnd();
