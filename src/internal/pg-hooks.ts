@@ -116,16 +116,32 @@ function warn(where: string, error: unknown): void {
   );
 }
 
+// The hook record of a query, on the query itself: postgres.js calls `query.handler(query)`,
+// `query.resolve(x)` and `query.reject(e)` as methods, so one shared function per view (handler) and one per
+// process (resolve, reject) find it there, and nothing is allocated per query but the record.
+const HOOK = Symbol('dbkit.pg-hooks.query');
+// QueryHook.state
+const CREATED = 0;
+const STARTED = 1;
+const DONE = 2;
+
+interface HookedQuery extends PgQuery {
+  [HOOK]: QueryHook;
+}
+
 class QueryHook implements PgQueryHook {
   startMs = 0;
   endMs = 0;
   kind: PgQueryKind = 'query';
   result: unknown = undefined;
   error: unknown = undefined;
-  started = false;
-  done = false;
-  readonly slots: unknown[];
-  /** postgres.js' own resolve/reject, called after the subscribers heard of the end. */
+  state = CREATED;
+  // The subscribers' per-query values (what created/start returned): the first three inline, no array.
+  s0: unknown = undefined;
+  s1: unknown = undefined;
+  s2: unknown = undefined;
+  more: unknown[] | undefined = undefined;
+  /** postgres.js' own resolve/reject (taken at start), called after the subscribers heard of the end. */
   resolve: (x?: unknown) => unknown = noop;
   reject: (e: unknown) => unknown = noop;
   constructor(
@@ -134,30 +150,22 @@ class QueryHook implements PgQueryHook {
     readonly strings: object | undefined,
     readonly text: string | undefined,
     readonly below: Function,
-  ) {
-    this.slots = new Array(view.subscribers.length);
-  }
+    /** postgres.js' handler of the query (its client's, transaction's or reserved connection's). */
+    readonly handler: (q: PgQuery) => unknown,
+  ) {}
+}
 
-  onResolve(x?: unknown): unknown {
-    if (!this.done) {
-      // COPY resolves twice: first with the stream, then with the command result when the copy completes.
-      if (isStream(x)) this.kind = 'copy';
-      else {
-        this.done = true;
-        this.result = x;
-        endQuery(this);
-      }
-    }
-    return this.resolve(x);
-  }
+function getSlot(h: QueryHook, i: number): unknown {
+  return i === 0 ? h.s0 : i === 1 ? h.s1 : i === 2 ? h.s2 : h.more?.[i - 3];
+}
 
-  onReject(e: unknown): unknown {
-    if (!this.done) {
-      this.done = true;
-      this.error = e;
-      endQuery(this);
-    }
-    return this.reject(e);
+function setSlot(h: QueryHook, i: number, v: unknown): void {
+  if (i === 0) h.s0 = v;
+  else if (i === 1) h.s1 = v;
+  else if (i === 2) h.s2 = v;
+  else {
+    h.more ??= [];
+    h.more[i - 3] = v;
   }
 }
 
@@ -165,90 +173,129 @@ const isStream = (x: unknown): boolean =>
   x !== null && typeof x === 'object' && typeof (x as { pipe?: unknown }).pipe === 'function';
 
 function endQuery(h: QueryHook): void {
+  h.state = DONE;
   h.endMs = performance.now();
   const subs = h.view.subscribers;
   for (let i = 0; i < subs.length; i++) {
     const s = subs[i]!;
-    if (!s.end) continue;
+    if (s.end === undefined) continue;
     try {
-      s.end(h, h.slots[i]);
+      s.end(h, getSlot(h, i));
     } catch (e) {
       warn('end', e);
     }
   }
 }
 
-function startQuery(h: QueryHook): void {
-  const q = h.query;
-  // cancel() before the query ran rejects it without a start; a retried query is not started twice.
-  if (h.started || q.cancelled) return;
-  h.started = true;
+/** The query's resolve while hooked (postgres.js calls it as `query.resolve(x)`). */
+function hookedResolve(this: HookedQuery, x?: unknown): unknown {
+  const h = this[HOOK];
+  // COPY resolves twice: first with the stream, then with the command result when the copy completes.
+  if (h.state !== DONE) {
+    if (isStream(x)) h.kind = 'copy';
+    else {
+      h.result = x;
+      endQuery(h);
+    }
+  }
+  return h.resolve.call(this, x);
+}
+
+/** The query's reject while hooked. */
+function hookedReject(this: HookedQuery, e: unknown): unknown {
+  const h = this[HOOK];
+  if (h.state !== DONE) {
+    h.error = e;
+    endQuery(h);
+  }
+  return h.reject.call(this, e);
+}
+
+// A cursor's iterator assigns new resolve/reject on every batch (src/query.js cursor()): for cursors the two
+// properties become accessors that keep ours in front and hand what is assigned to the record.
+const CURSOR_RESOLVE: PropertyDescriptor = {
+  get: () => hookedResolve,
+  set(this: HookedQuery, v: (x?: unknown) => unknown) {
+    this[HOOK].resolve = v;
+  },
+  configurable: true,
+};
+const CURSOR_REJECT: PropertyDescriptor = {
+  get: () => hookedReject,
+  set(this: HookedQuery, v: (e: unknown) => unknown) {
+    this[HOOK].reject = v;
+  },
+  configurable: true,
+};
+
+function startQuery(h: QueryHook, q: PgQuery): void {
+  h.state = STARTED;
   h.startMs = performance.now();
   if (q.cursorFn !== undefined || q.cursorRows !== undefined) h.kind = 'cursor';
   const subs = h.view.subscribers;
   for (let i = 0; i < subs.length; i++) {
     const s = subs[i]!;
-    if (!s.start) continue;
+    if (s.start === undefined) continue;
     try {
-      h.slots[i] = s.start(h, h.slots[i]);
+      setSlot(h, i, s.start(h, getSlot(h, i)));
     } catch (e) {
       warn('start', e);
     }
   }
   h.resolve = q.resolve;
   h.reject = q.reject;
-  // Plain member assignments, no named closures: nothing here runs per query that a bundler's keepNames
-  // (tsx, esbuild) would wrap in a defineProperty call.
   if (h.kind === 'cursor') {
-    // The cursor iterator assigns new resolve/reject on every batch; keep ours in front of each of them.
-    Object.defineProperty(q, 'resolve', {
-      get: () => (x?: unknown) => h.onResolve(x),
-      set: (v) => {
-        h.resolve = v;
-      },
-      configurable: true,
-    });
-    Object.defineProperty(q, 'reject', {
-      get: () => (e: unknown) => h.onReject(e),
-      set: (v) => {
-        h.reject = v;
-      },
-      configurable: true,
-    });
+    Object.defineProperty(q, 'resolve', CURSOR_RESOLVE);
+    Object.defineProperty(q, 'reject', CURSOR_REJECT);
   } else {
-    q.resolve = (x?: unknown) => h.onResolve(x);
-    q.reject = (e: unknown) => h.onReject(e);
+    q.resolve = hookedResolve;
+    q.reject = hookedReject;
   }
+}
+
+/**
+ * The handler of a view's queries (one function per view): postgres.js calls `query.handler(query)` when the
+ * query is executed.
+ */
+function viewHandler(): (q: PgQuery) => unknown {
+  return function handle(query: PgQuery): unknown {
+    const h = (query as HookedQuery)[HOOK];
+    // postgres.js 3.4 bug: a query cancelled before it ran is rejected at once, but awaiting it still
+    // dispatches it; Connection.execute() then returns early and the pool moves the connection to its
+    // `full` queue, where nothing ever frees it (a pool of max 1 hangs for good). It is already settled:
+    // do not dispatch it.
+    if (query.cancelled === true) return undefined;
+    // cancel() before the query ran rejects it without a start; a retried query is not started twice.
+    if (h.state === CREATED && !query.cancelled) startQuery(h, query);
+    return h.handler(query);
+  };
 }
 
 function hookQuery(
   q: PgQuery,
   view: PgViewState,
+  handle: (q: PgQuery) => unknown,
   strings: object | undefined,
   text: string | undefined,
   below: Function,
 ): void {
-  const h = new QueryHook(q, view, strings, text, below);
+  const handler = q.handler;
+  const h = new QueryHook(q, view, strings, text, below, handler);
+  (q as HookedQuery)[HOOK] = h;
   const subs = view.subscribers;
   for (let i = 0; i < subs.length; i++) {
     const s = subs[i]!;
-    if (!s.created) continue;
+    if (s.created === undefined) continue;
     try {
-      h.slots[i] = s.created(h);
+      setSlot(h, i, s.created(h));
     } catch (e) {
       warn('created', e);
     }
   }
-  const handler = q.handler;
-  q.handler = (query) => {
-    // postgres.js 3.4 bug: a query cancelled before it ran is rejected at once, but awaiting it still
-    // dispatches it; Connection.execute() then returns early and the pool moves the connection to its
-    // `full` queue, where nothing ever frees it (a pool of max 1 hangs for good). It is already settled:
-    // do not dispatch it.
-    if (query.cancelled === true) return;
-    startQuery(h);
-    return handler(query);
-  };
+  // Query.origin reads `handler.debug` (postgres.js' `debug` option) for error stacks.
+  const debug = (handler as { debug?: unknown }).debug;
+  if ((handle as { debug?: unknown }).debug !== debug) (handle as { debug?: unknown }).debug = debug;
+  q.handler = handle;
 }
 
 const isQuery = (q: unknown): q is PgQuery =>
@@ -306,24 +353,39 @@ function makeView<T extends object>(state: PgViewState): T {
   let savepoint: AnyFn | undefined;
   let reserve: AnyFn | undefined;
   let notify: AnyFn | undefined;
+  const handle = viewHandler();
   function apply(target: object, thisArg: unknown, args: unknown[]) {
     const q = Reflect.apply(target as AnyFn, thisArg, args);
     const strings = args[0] as { raw?: unknown } | null | undefined;
     // Only a tagged template makes a Query; sql('name') and sql([...]) make helpers.
     if (strings != null && typeof strings === 'object' && strings.raw !== undefined && isQuery(q))
-      hookQuery(q, state, strings, undefined, apply);
+      hookQuery(q, state, handle, strings, undefined, apply);
     return q;
   }
   const factory = (key: 'unsafe' | 'file'): AnyFn => {
     const orig = raw[key]!;
-    const wrapped = (...args: unknown[]) => {
-      const q = orig.apply(state.raw, args);
+    // Named parameters and postgres.js' own arity (unsafe() and file() read arguments.length), not a rest
+    // array passed on with apply(): with that, every query's objects survived young-generation GCs (V8
+    // kept them alive until the next full GC), which cost ~10 us per query in a tight loop.
+    const wrapped = function (this: unknown, a?: unknown, b?: unknown, c?: unknown): unknown {
+      // biome-ignore lint/complexity/noArguments: the caller's arity, without a rest array (see above)
+      const n = arguments.length;
+      const q =
+        n === 1
+          ? orig.call(state.raw, a)
+          : n === 2
+            ? orig.call(state.raw, a, b)
+            : n === 3
+              ? orig.call(state.raw, a, b, c)
+              : // biome-ignore lint/complexity/noArguments: more than three arguments, rare
+                orig.apply(state.raw, Array.prototype.slice.call(arguments));
       if (isQuery(q))
         hookQuery(
           q,
           state,
+          handle,
           undefined,
-          key === 'unsafe' && typeof args[0] === 'string' ? args[0] : undefined,
+          key === 'unsafe' && typeof a === 'string' ? a : undefined,
           wrapped,
         );
       return q;

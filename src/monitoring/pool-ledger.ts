@@ -9,6 +9,10 @@ export interface Unit {
   done: boolean;
 }
 
+/** Tokens of queries that took a free slot at once, or needed none (inside a transaction or reservation). */
+const HAS_SLOT = 1;
+const NO_SLOT = 0;
+
 const TIMEOUT_CODES = new Set(['CONNECT_TIMEOUT', '57014']);
 const WINDOW_S = 60;
 
@@ -72,6 +76,35 @@ export class UnitLedger {
     this.duration = new Histogram(bucketsMs);
   }
 
+  /**
+   * A query's start. Returns a Unit only when it has to wait for a slot (it is queued); a query that took a
+   * free slot or needs none gets a shared token, so the common query allocates nothing here.
+   * {@link endQuery} takes the same holdsSlot and start time.
+   */
+  startQuery(holdsSlot: boolean, now: number): Unit | typeof HAS_SLOT | typeof NO_SLOT {
+    if (!holdsSlot) return NO_SLOT;
+    this.inFlight++;
+    if (this.slotsUsed < this.max) {
+      this.slotsUsed++;
+      this.recordWait(0, now);
+      return HAS_SLOT;
+    }
+    const u: Unit = { kind: 'query', start: now, holdsSlot, hasSlot: false, done: false };
+    this.queue.push(u);
+    return u;
+  }
+
+  /** Finishes a query started with {@link startQuery}; returns its duration in ms. */
+  endQuery(token: Unit | typeof HAS_SLOT | typeof NO_SLOT, start: number, err: unknown, now: number): number {
+    if (token === NO_SLOT) return this.count(now - start, err, now);
+    if (token === HAS_SLOT) {
+      this.inFlight--;
+      this.freeSlot(now);
+      return this.count(now - start, err, now);
+    }
+    return this.end(token, err, now);
+  }
+
   start(kind: Unit['kind'], holdsSlot: boolean, now: number = performance.now()): Unit {
     const u: Unit = { kind, start: now, holdsSlot, hasSlot: false, done: false };
     if (kind === 'transaction') this.transactions++;
@@ -93,19 +126,28 @@ export class UnitLedger {
     if (u.kind === 'transaction') this.transactions--;
     if (u.holdsSlot) {
       this.inFlight--;
-      if (u.hasSlot) {
-        const next = this.queue.shift();
-        if (next) {
-          next.hasSlot = true;
-          this.recordWait(now - next.start, now);
-        } else this.slotsUsed--;
-      } else {
+      if (u.hasSlot) this.freeSlot(now);
+      else {
         const i = this.queue.indexOf(u);
         if (i >= 0) this.queue.splice(i, 1);
       }
     }
     // Counters are per query: a failed transaction already counted the query that failed inside it.
     if (u.kind !== 'query') return durationMs;
+    return this.count(durationMs, err, now);
+  }
+
+  /** A slot was freed: the first queued unit takes it. */
+  private freeSlot(now: number): void {
+    const next = this.queue.shift();
+    if (next) {
+      next.hasSlot = true;
+      this.recordWait(now - next.start, now);
+    } else this.slotsUsed--;
+  }
+
+  /** Counts one finished query. */
+  private count(durationMs: number, err: unknown, now: number): number {
     this.duration.observe(durationMs);
     const slow = durationMs >= this.slowMs;
     this.total.queries++;

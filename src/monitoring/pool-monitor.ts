@@ -167,8 +167,12 @@ export function monitorPool<TSql extends AnySql>(
   const subscriber: MonitorSubscriber = {
     key: MONITOR,
     monitor: undefined as unknown as PoolMonitor,
-    start: (h) => ledger.start('query', h.view.holdsSlot, h.startMs),
-    end: (h, unit) => finish(unit as Unit, h.error, h.endMs),
+    start: (h) => ledger.startQuery(h.view.holdsSlot, h.startMs),
+    end(h, token) {
+      const durationMs = ledger.endQuery(token as Unit, h.startMs, h.error, h.endMs);
+      if (queryChannel.hasSubscribers)
+        queryChannel.publish({ pool: name, kind: 'query', durationMs, error: h.error ?? undefined, source });
+    },
     scopeStart(kind) {
       const unit = ledger.start(kind, true);
       if (kind === 'reservation') ledger.reservations.add(unit);

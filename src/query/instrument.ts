@@ -151,32 +151,61 @@ function stackFor(inst: Instrumentation, h: PgQueryHook): StackHolder | undefine
   return captureStack(inst.stackDepth, h.below);
 }
 
-/** The hook-layer subscriber of one instrument() call: one QueryEvent per query. */
+function newEvent(
+  inst: Instrumentation,
+  h: PgQueryHook,
+  stack: StackHolder | undefined,
+  scope: TrackingScope | undefined,
+): QueryEventImpl {
+  return new QueryEventImpl(inst.name, h.view.connection, stack, inst.ignoreFrames, scope);
+}
+
+function setStart(ev: QueryEventImpl, h: PgQueryHook): void {
+  ev.startMs = h.startMs;
+  ev.startedAt = TIME_ORIGIN + h.startMs;
+  const q = h.query;
+  ev.sql = q.strings.length === 1 && q.args.length === 0 ? (q.strings[0] ?? '') : '';
+  ev.kind = h.kind;
+}
+
+/**
+ * The hook-layer subscriber of one instrument() call: one QueryEvent per query that someone sees (an onQuery
+ * listener, a trackQueries scope, a slow query, a tracing-channel subscriber). Other queries keep only their
+ * call-site stack holder (taken in the caller's frame, cached per template or text) until they settle.
+ */
 function trackingSubscriber(inst: Instrumentation): PgHookSubscriber {
   return {
     key: TRACKING,
     created(h) {
       // The scope and the stack belong to the caller: take both while still in its frame.
-      return new QueryEventImpl(
-        inst.name,
-        h.view.connection,
-        stackFor(inst, h),
-        inst.ignoreFrames,
-        currentScope(),
-      );
+      const stack = stackFor(inst, h);
+      const scope = currentScope();
+      return scope === undefined ? stack : newEvent(inst, h, stack, scope);
     },
     start(h, created) {
-      const ev = created as QueryEventImpl;
-      ev.startMs = h.startMs;
-      ev.startedAt = TIME_ORIGIN + h.startMs;
-      const q = h.query;
-      ev.sql = q.strings.length === 1 && q.args.length === 0 ? (q.strings[0] ?? '') : '';
-      ev.kind = h.kind;
+      let ev: QueryEventImpl;
+      if (created instanceof QueryEventImpl) ev = created;
+      else if (queryTracing.start.hasSubscribers) ev = newEvent(inst, h, created as StackHolder, undefined);
+      else return created;
+      setStart(ev, h);
       if (queryTracing.start.hasSubscribers) queryTracing.start.publish(ev);
       return ev;
     },
     end(h, started) {
-      const ev = started as QueryEventImpl;
+      let ev: QueryEventImpl;
+      if (started instanceof QueryEventImpl) ev = started;
+      else {
+        // Nobody would see this event: no listener, no scope, not slow, no channel subscriber.
+        if (
+          inst.onQuery === undefined &&
+          h.endMs - h.startMs < inst.slowQueryMs &&
+          !queryTracing.asyncEnd.hasSubscribers &&
+          !(h.error !== undefined && queryTracing.error.hasSubscribers)
+        )
+          return;
+        ev = newEvent(inst, h, started as StackHolder | undefined, undefined);
+        setStart(ev, h);
+      }
       const q = h.query;
       // postgres.js builds the final text (with nested fragments) when it sends the query.
       ev.sql = q.string ?? (ev.sql || q.strings.join('?'));
