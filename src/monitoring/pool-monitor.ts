@@ -170,7 +170,7 @@ export function monitorPool<TSql extends AnySql>(
     start: (h) => ledger.startQuery(h.view.holdsSlot, h.startMs),
     end(h, token) {
       const durationMs = ledger.endQuery(token as Unit, h.startMs, h.error, h.endMs);
-      if (queryChannel.hasSubscribers)
+      if (durationMs >= 0 && queryChannel.hasSubscribers)
         queryChannel.publish({ pool: name, kind: 'query', durationMs, error: h.error ?? undefined, source });
     },
     scopeStart(kind) {
