@@ -22,7 +22,8 @@ import {
   PLAIN_PAYLOAD_OFFSET,
 } from './frame.js';
 import { CacheKeyspace, escapeGlob, isWellFormedText } from './keys.js';
-import { deepFreeze, type LocalEntry, LocalTier } from './local-tier.js';
+import { planLocalCopy } from './local-copy.js';
+import { deepFreeze, type LocalEntry, type LocalForm, LocalTier } from './local-tier.js';
 import {
   type CacheSetOptions,
   type QueryCacheOptions,
@@ -989,10 +990,15 @@ export class QueryCache {
       hitChannel.publish({ namespace: this.options.namespace, key, codec, bytes, tier });
   }
 
-  /** Decodes a local copy (a fresh object per hit: callers never share one); FAILED drops it. */
+  /** A local hit's value (a fresh copy per hit unless `freeze`: callers never share one); FAILED drops it. */
   private localHit(key: string, full: string, e: LocalEntry): unknown {
     try {
-      const value = 'value' in e ? e.value : this.options.serializer.deserialize(e.raw);
+      const value =
+        e.copy !== undefined
+          ? e.copy(e.value)
+          : e.shared
+            ? e.value
+            : this.options.serializer.deserialize(e.raw!);
       this.local!.hit();
       this.hit(key, e.codec, e.bytes, 'local');
       return value;
@@ -1010,13 +1016,39 @@ export class QueryCache {
   private fill(key: string, full: string, d: DecodedFrame, ticket: number) {
     const local = this.local!;
     if (!local.serving || this.guard.skipping()) return;
-    // The payload may be a view into a larger socket buffer: keep only its own bytes.
-    const raw =
-      d.raw.byteOffset === 0 && d.raw.buffer.byteLength === d.raw.length ? d.raw : Buffer.from(d.raw);
+    const raw = d.raw;
     const tagKeys = d.tags.map(([t]) => this.keyspace.tag(t));
-    const frozen = local.options.freeze
-      ? () => deepFreeze(this.options.serializer.deserialize(raw))
-      : undefined;
+    const serializer = this.options.serializer;
+    const freeze = local.options.freeze;
+    // Built only if the copy is kept. The payload may be a view into a larger socket buffer: a form that keeps
+    // the bytes keeps only its own.
+    const form = (): LocalForm => {
+      const own = () =>
+        raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
+      if (freeze) {
+        const bytes = own();
+        return {
+          raw: bytes,
+          value: deepFreeze(serializer.deserialize(bytes)),
+          copy: undefined,
+          shared: true,
+          bytes: bytes.length,
+        };
+      }
+      // dbkit's serializers: a private decoded template and its copier (no decode per hit).
+      const plan = this.payloadAt === undefined ? undefined : planLocalCopy(serializer.deserialize(raw));
+      if (plan !== undefined) {
+        return {
+          raw: undefined,
+          value: plan.template,
+          copy: plan.copy,
+          shared: false,
+          bytes: Math.max(plan.bytes, raw.length),
+        };
+      }
+      const bytes = own();
+      return { raw: bytes, value: undefined, copy: undefined, shared: false, bytes: bytes.length };
+    };
     // With grace the store keeps the entry ttl + grace, but a copy is only ever fresh: it expires at the frame's
     // logical expiry, and after that reads fall through to the store, where the grace rules apply.
     const expiresAt = d.expiresAt;
@@ -1024,7 +1056,7 @@ export class QueryCache {
     const keep = (ttlMs: number) => {
       try {
         const left = expiresAt === undefined ? ttlMs : Math.min(ttlMs, expiresAt - Date.now());
-        local.fill(full, raw, d.codec, tagKeys, left, ticket, frozen);
+        local.fill(full, raw.length, d.codec, tagKeys, left, ticket, form);
       } catch {
         local.invalidate([full], false);
       }
