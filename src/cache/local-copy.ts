@@ -35,6 +35,8 @@ export const MAX_DEPTH = 64;
 const MAX_KEYS = 256;
 /** Copiers with more functions than this are not compiled (the value is kept as bytes). */
 const MAX_FUNCTIONS = 200;
+/** Copiers whose source would be longer than this (long or many keys) are not compiled either. */
+const MAX_SOURCE = 128 * 1024;
 /** Compiled copiers kept for reuse, by signature (values of one query share one). */
 const MAX_COMPILED = 256;
 
@@ -224,6 +226,7 @@ const copyDate = (d: Date): Date => new Date(d.getTime());
 /** Generates the copier's source: one function per object or array signature, `f0` the root. */
 function generate(root: Sig): string | undefined {
   const fns: string[] = [];
+  let length = 0;
   // Writes the expression copying `e` (an identifier or a property read) under signature s.
   const expr = (s: Sig, e: string): string => {
     switch (s.k) {
@@ -252,6 +255,8 @@ function generate(root: Sig): string | undefined {
         return `${k}:${expr(s.kids[i]!, `x[${k}]`)}`;
       });
       fns[id] = `function f${id}(x){let t;return{${props.join(',')}}}`;
+      length += fns[id]!.length;
+      if (length > MAX_SOURCE) throw UNCOPYABLE;
     } else if (s.k === 'a') {
       const el = s.el;
       fns[id] =

@@ -229,6 +229,12 @@ describe('values kept as bytes (decoded per hit, as before)', () => {
     expect(checkCopies(s, ok)).toBeDefined();
   });
 
+  it('a value whose copier would be too large to compile (long keys)', () => {
+    const long = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`${i}`.padEnd(2000, 'k'), i]));
+    expect(planLocalCopy(s.deserialize(s.serialize(long)))).toBeUndefined();
+    expect(checkCopies(s, { list: [long] })).toBeUndefined();
+  });
+
   it('class instances, null-prototype objects, accessor-free kinds only', () => {
     class Point {
       x = 1;
