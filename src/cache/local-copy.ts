@@ -35,10 +35,13 @@ export const MAX_DEPTH = 64;
 const MAX_KEYS = 256;
 /** Copiers with more functions than this are not compiled (the value is kept as bytes). */
 const MAX_FUNCTIONS = 200;
-/** Copiers whose source would be longer than this (long or many keys) are not compiled either. */
-const MAX_SOURCE = 128 * 1024;
+/**
+ * Copiers whose signature or source would be longer than this (long or many keys) are not compiled either: with
+ * {@link MAX_COMPILED}, what the cache of copiers can hold stays within a few MB (a row's copier is ~1 KB).
+ */
+const MAX_SOURCE = 32 * 1024;
 /** Compiled copiers kept for reuse, by signature (values of one query share one). */
-const MAX_COMPILED = 256;
+const MAX_COMPILED = 128;
 
 type Sig =
   | { readonly k: 'p' } // any primitive (string, number, boolean, null, undefined, bigint)
@@ -291,6 +294,7 @@ function copier(root: Sig): ((template: unknown) => unknown) | undefined {
   if (root.k === 'd') return copyDateAny;
   if (root.k !== 'o' && root.k !== 'a') return copyAny;
   const key = text(root);
+  if (key.length > MAX_SOURCE) return undefined;
   const known = compiled.get(key);
   if (known !== undefined) {
     // Re-inserted: the Map's first key is the least recently used.
