@@ -1,7 +1,7 @@
 /**
  * The local tier's part of `npm run bench -- cache` (alone: `npm run bench -- cache --local`), on its own
  * fresh redis-server:
- * - hit latency of the same value from the local tier (decoded per hit, and `freeze: true`) vs from Redis (dbkit
+ * - hit latency of the same value from the local tier (a fresh deep copy per hit, and `freeze: true`) vs from Redis (dbkit
  *   without a local tier), with bentocache (memory L1 + Redis L2 + its Redis bus) alongside, ~0.7 KB and ~150 KB;
  * - invalidation latency across 4 processes: a write in one process until the copy in each of the 3 others is
  *   dropped (the moment the invalidation reaches it: `dbkit:cache:local:invalidation` for us,

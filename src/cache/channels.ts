@@ -70,6 +70,9 @@ const channels = Object.fromEntries(
   Object.entries(CACHE_CHANNELS).map(([k, name]) => [k, channel(name)]),
 ) as Record<keyof typeof CACHE_CHANNELS, ReturnType<typeof channel>>;
 
+/** The channel objects (internal): a hot path checks `hasSubscribers` itself and builds no closure. */
+export const cacheChannels = channels;
+
 /** Publishes only when someone listens (building the message costs nothing otherwise). */
 export function publish(event: keyof typeof CACHE_CHANNELS, message: () => object): void {
   const ch = channels[event];

@@ -192,6 +192,27 @@ export function decodeCacheFrame(frame: Buffer, maxDecompressedBytes: number): D
   return decoded;
 }
 
+/** Where the payload of a frame starts when the frame has no expiry, no tags and no compression. */
+export const PLAIN_PAYLOAD_OFFSET = HEADER;
+
+/**
+ * True for a frame `decodeCacheFrame` would decode to its own bytes after the header: uncompressed, untagged,
+ * without expiry, its length as declared and within `maxDecompressedBytes` (internal: the hit path reads such a
+ * payload in place, from {@link PLAIN_PAYLOAD_OFFSET}).
+ */
+export function isPlainFrame(frame: Buffer, maxDecompressedBytes: number): boolean {
+  const n = frame.length - HEADER;
+  return (
+    n >= 0 &&
+    frame[0] === CACHE_FRAME_MAGIC &&
+    frame[1] === CACHE_FRAME_VERSION &&
+    frame[2] === CACHE_CODEC_IDS.none &&
+    frame[3] === 0 &&
+    n <= maxDecompressedBytes &&
+    ((frame[4]! << 24) | (frame[5]! << 16) | (frame[6]! << 8) | frame[7]!) >>> 0 === n
+  );
+}
+
 /** Reads only the header: codec and uncompressed length (for memory analysis). */
 export function peekCacheFrame(frame: Buffer): { codec: CacheCodecName; rawLength: number } | undefined {
   if (frame.length < HEADER || frame[0] !== CACHE_FRAME_MAGIC || frame[1] !== CACHE_FRAME_VERSION)

@@ -142,7 +142,7 @@ export interface LocalTierOptions {
    */
   maxEntries?: number;
   /**
-   * Most bytes kept (serialized values plus keys); the least recently used go first.
+   * Most bytes kept (what each copy holds, see `freeze`, plus keys); the least recently used go first.
    * @default 67108864 (64 MiB)
    */
   maxBytes?: number;
@@ -165,10 +165,13 @@ export interface LocalTierOptions {
    */
   heartbeatMs?: number;
   /**
-   * false: every local hit decodes its own copy from the kept bytes (no caller can change what another gets;
-   * ~2.6 µs for a 600-byte row, ~150 µs for an 83 KB result). true: one deep-frozen value is shared by every hit
-   * (no decode, ~0.02 µs; writing to it throws in strict mode). JavaScript cannot freeze the contents of a Map,
-   * Set, Date or Buffer, so use true only for plain objects, arrays and primitives.
+   * false: every local hit gets its own deep copy (no caller can change what another gets). Values of dbkit's
+   * serializers are kept decoded, privately, and copied by a copier compiled for their shape (~0.1 µs for a
+   * 0.7 KB row, ~25 µs for a 150 KB result of 220 rows); values holding a Buffer or typed array, and values of a
+   * custom serializer, are kept as bytes and decoded per hit (~3 µs and ~200 µs). A decoded copy holds about 2x
+   * its MessagePack size in the heap, and is counted that way in `maxBytes`. true: one deep-frozen value is
+   * shared by every hit (~0.02 µs; writing to it throws in strict mode). JavaScript cannot freeze the contents of
+   * a Map, Set, Date or Buffer, so use true only for plain objects, arrays and primitives.
    * @default false
    */
   freeze?: boolean;

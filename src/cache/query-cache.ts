@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { publish } from './channels.js';
+import { cacheChannels, publish } from './channels.js';
 import type { CircuitState } from './circuit-breaker.js';
 import {
   type CachedMethodDecorator,
@@ -14,9 +14,16 @@ import {
   CacheStoreError,
   CacheValueTooLargeError,
 } from './errors.js';
-import { type DecodedFrame, decodeCacheFrame, encodeCacheFrame } from './frame.js';
+import {
+  type DecodedFrame,
+  decodeCacheFrame,
+  encodeCacheFrame,
+  isPlainFrame,
+  PLAIN_PAYLOAD_OFFSET,
+} from './frame.js';
 import { CacheKeyspace, escapeGlob, isWellFormedText } from './keys.js';
-import { deepFreeze, type LocalEntry, LocalTier } from './local-tier.js';
+import { planLocalCopy } from './local-copy.js';
+import { deepFreeze, type LocalEntry, type LocalForm, LocalTier } from './local-tier.js';
 import {
   type CacheSetOptions,
   type QueryCacheOptions,
@@ -25,6 +32,7 @@ import {
 } from './options.js';
 import { isIoRedisClient } from './redis-client.js';
 import { redisStore } from './redis-store.js';
+import { knownSerializer } from './serializer.js';
 import { DistributedFlight, type HeldLock, type LockWaitOutcome } from './single-flight.js';
 import { type CacheStore, type CacheStoreEntry, redisGlobMatcher } from './store.js';
 import { StoreGuard } from './store-guard.js';
@@ -114,6 +122,11 @@ const MISS_CLEAN: Lookup = { hit: false, versions: NO_VERSIONS, failed: false };
 /** Lookup modes (bit flags): return an entry past its TTL within grace; do not count a miss (re-reads). */
 const ALLOW_STALE = 1;
 const QUIET = 2;
+/** What {@link QueryCache} `plain` returns for a frame it leaves to the general path. */
+const SLOW: unique symbol = Symbol('not a plain frame');
+const hitChannel = cacheChannels.hit;
+const missChannel = cacheChannels.miss;
+const lookupValue = (r: Lookup): unknown => (r.hit ? r.value : undefined);
 
 /**
  * A compressing query cache over a {@link CacheStore}: see {@link createQueryCache}.
@@ -154,6 +167,8 @@ export class QueryCache {
   private readonly codecCounts: Record<string, number> = {};
   private readonly local: LocalTier | undefined;
   private readonly coherence: Coherence | undefined;
+  /** Decodes a payload in place in its frame: the default, msgpack and JSON serializers (see `plain`). */
+  private readonly payloadAt: ((bytes: Buffer, start: number) => unknown) | undefined;
 
   constructor(options: QueryCacheOptions) {
     this.options = resolveQueryCacheOptions(options);
@@ -163,6 +178,7 @@ export class QueryCache {
     this.store = options.store ?? redisStore(options.redis!);
     this.keyspace = new CacheKeyspace(this.options.namespace);
     this.guard = new StoreGuard(this.store, this.options);
+    this.payloadAt = knownSerializer(this.options.serializer);
     const o = this.options;
     this.flight =
       o.singleFlight === 'distributed'
@@ -219,7 +235,13 @@ export class QueryCache {
 
   /** Reads a value; undefined on a miss (or when the store is down and failOpen). */
   get<T = unknown>(key: string): Promise<T | undefined> {
-    return this.lookup(key, undefined).then((r) => (r.hit ? (r.value as T) : undefined));
+    // The common read (no local tier, circuit closed): one store call, its reply mapped to the value inside the
+    // guard's own promise. Everything else goes through `lookup`.
+    if (this.local === undefined && !this.guard.skipping())
+      return this.guard.read(key, this.entryKey(key), this.readReply, this.readFailed) as Promise<
+        T | undefined
+      >;
+    return this.lookup(key, undefined).then(lookupValue) as Promise<T | undefined>;
   }
 
   /**
@@ -312,21 +334,41 @@ export class QueryCache {
       ticket = local.ticket();
     }
     const m = at ? at.length : n;
-    const pos = at ? (j: number) => at[j]! : (j: number) => j;
     const wanted = at ? at.map((i) => full[i]!) : full;
     const frames = await this.op('getMany', undefined, () => this.store.getMany(wanted));
     if (frames === FAILED) {
-      for (let j = 0; j < m; j++) this.miss(keys[pos(j)]!);
+      for (let j = 0; j < m; j++) this.miss(keys[at ? at[j]! : j]!);
       return out;
     }
-    const decoded = new Array<DecodedFrame | undefined>(m);
-    let tagSet: Set<string> | undefined;
+    // Plain frames are read in place here; the others (compressed, tagged, with a logical expiry, or to be kept
+    // by the local tier) take the general path below: `slow` holds their positions in `frames`.
+    let slow: number[] | undefined;
     for (let j = 0; j < m; j++) {
       const f = frames[j];
-      if (!f) continue;
-      const d = this.decode(keys[pos(j)]!, f);
+      const i = at ? at[j]! : j;
+      if (!f) {
+        this.miss(keys[i]!);
+        continue;
+      }
+      if (ticket < 0) {
+        const v = this.plain(keys[i]!, f);
+        if (v === FAILED) continue;
+        if (v !== SLOW) {
+          out[i] = v as T;
+          continue;
+        }
+      }
+      slow ??= [];
+      slow.push(j);
+    }
+    if (slow === undefined) return out;
+    const decoded = new Array<DecodedFrame | undefined>(slow.length);
+    let tagSet: Set<string> | undefined;
+    for (let s = 0; s < slow.length; s++) {
+      const j = slow[s]!;
+      const d = this.decode(keys[at ? at[j]! : j]!, frames[j]!);
       if (d?.expiresAt !== undefined && d.expiresAt <= Date.now()) continue; // past its TTL (kept for grace)
-      decoded[j] = d;
+      decoded[s] = d;
       if (d?.tags.length) {
         tagSet ??= new Set();
         for (const [t] of d.tags) tagSet.add(t);
@@ -336,9 +378,10 @@ export class QueryCache {
       ? await this.op('getMany', undefined, () => this.readVersions([...tagSet]))
       : NO_VERSIONS;
     const stale: string[] = [];
-    for (let j = 0; j < m; j++) {
-      const d = decoded[j];
-      const i = pos(j);
+    for (let s = 0; s < slow.length; s++) {
+      const d = decoded[s];
+      const j = slow[s]!;
+      const i = at ? at[j]! : j;
       const key = keys[i]!;
       if (d && versions !== FAILED) {
         if (d.tags.length === 0 || this.fresh(d.tags, versions)) {
@@ -787,6 +830,46 @@ export class QueryCache {
     return new Map(tags.map((t, i) => [t, raw[i] ? Number(raw[i]!.toString()) : 0]));
   }
 
+  /** A GET's reply on the fast path of `get`: the value, or undefined for a miss. */
+  private readonly readReply = (key: string, frame: Buffer | null): unknown => {
+    if (frame === null) {
+      this.miss(key);
+      return undefined;
+    }
+    const v = this.plain(key, frame);
+    if (v !== SLOW) return v === FAILED ? undefined : v;
+    const r = this.found(key, this.entryKey(key), frame, NO_VERSIONS, 0);
+    return r instanceof Promise ? r.then(lookupValue) : lookupValue(r);
+  };
+
+  /** A failed GET on the fast path of `get`: a miss with failOpen, else the error. */
+  private readonly readFailed = (key: string, error: CacheStoreError): undefined => {
+    if (!this.options.failOpen) throw error;
+    this.miss(key);
+    return undefined;
+  };
+
+  /**
+   * The value of a plain frame (uncompressed, untagged, no logical expiry: see `isPlainFrame`) written by one of
+   * dbkit's serializers, decoded in place (no DecodedFrame, no subarray), with the hit counted; for a payload
+   * that does not deserialize, the entry is dropped as corrupt, the miss counted and FAILED returned. SLOW for
+   * any other frame or serializer (the general path: decode, then deserialize).
+   */
+  private plain(key: string, frame: Buffer): unknown {
+    const at = this.payloadAt;
+    if (at === undefined || !isPlainFrame(frame, this.options.maxDecompressedBytes)) return SLOW;
+    let value: unknown;
+    try {
+      value = at(frame, PLAIN_PAYLOAD_OFFSET);
+    } catch (e) {
+      this.corrupt(key, new CacheCorruptEntryError('payload does not deserialize', { cause: e }));
+      this.miss(key);
+      return FAILED;
+    }
+    this.hit(key, 'none', frame.length);
+    return value;
+  }
+
   private decode(key: string, frame: Buffer): DecodedFrame | undefined {
     try {
       return decodeCacheFrame(frame, this.options.maxDecompressedBytes);
@@ -903,13 +986,19 @@ export class QueryCache {
 
   private hit(key: string, codec: string, bytes: number, tier: 'local' | 'store' = 'store') {
     this.counters.hits++;
-    publish('hit', () => ({ namespace: this.options.namespace, key, codec, bytes, tier }));
+    if (hitChannel.hasSubscribers)
+      hitChannel.publish({ namespace: this.options.namespace, key, codec, bytes, tier });
   }
 
-  /** Decodes a local copy (a fresh object per hit: callers never share one); FAILED drops it. */
+  /** A local hit's value (a fresh copy per hit unless `freeze`: callers never share one); FAILED drops it. */
   private localHit(key: string, full: string, e: LocalEntry): unknown {
     try {
-      const value = 'value' in e ? e.value : this.options.serializer.deserialize(e.raw);
+      const value =
+        e.copy !== undefined
+          ? e.copy(e.value)
+          : e.shared
+            ? e.value
+            : this.options.serializer.deserialize(e.raw!);
       this.local!.hit();
       this.hit(key, e.codec, e.bytes, 'local');
       return value;
@@ -927,13 +1016,39 @@ export class QueryCache {
   private fill(key: string, full: string, d: DecodedFrame, ticket: number) {
     const local = this.local!;
     if (!local.serving || this.guard.skipping()) return;
-    // The payload may be a view into a larger socket buffer: keep only its own bytes.
-    const raw =
-      d.raw.byteOffset === 0 && d.raw.buffer.byteLength === d.raw.length ? d.raw : Buffer.from(d.raw);
+    const raw = d.raw;
     const tagKeys = d.tags.map(([t]) => this.keyspace.tag(t));
-    const frozen = local.options.freeze
-      ? () => deepFreeze(this.options.serializer.deserialize(raw))
-      : undefined;
+    const serializer = this.options.serializer;
+    const freeze = local.options.freeze;
+    // Built only if the copy is kept. The payload may be a view into a larger socket buffer: a form that keeps
+    // the bytes keeps only its own.
+    const form = (): LocalForm => {
+      const own = () =>
+        raw.byteOffset === 0 && raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw);
+      if (freeze) {
+        const bytes = own();
+        return {
+          raw: bytes,
+          value: deepFreeze(serializer.deserialize(bytes)),
+          copy: undefined,
+          shared: true,
+          bytes: bytes.length,
+        };
+      }
+      // dbkit's serializers: a private decoded template and its copier (no decode per hit).
+      const plan = this.payloadAt === undefined ? undefined : planLocalCopy(serializer.deserialize(raw));
+      if (plan !== undefined) {
+        return {
+          raw: undefined,
+          value: plan.template,
+          copy: plan.copy,
+          shared: false,
+          bytes: Math.max(plan.bytes, raw.length),
+        };
+      }
+      const bytes = own();
+      return { raw: bytes, value: undefined, copy: undefined, shared: false, bytes: bytes.length };
+    };
     // With grace the store keeps the entry ttl + grace, but a copy is only ever fresh: it expires at the frame's
     // logical expiry, and after that reads fall through to the store, where the grace rules apply.
     const expiresAt = d.expiresAt;
@@ -941,7 +1056,7 @@ export class QueryCache {
     const keep = (ttlMs: number) => {
       try {
         const left = expiresAt === undefined ? ttlMs : Math.min(ttlMs, expiresAt - Date.now());
-        local.fill(full, raw, d.codec, tagKeys, left, ticket, frozen);
+        local.fill(full, raw.length, d.codec, tagKeys, left, ticket, form);
       } catch {
         local.invalidate([full], false);
       }
@@ -992,7 +1107,7 @@ export class QueryCache {
 
   private miss(key: string) {
     this.counters.misses++;
-    publish('miss', () => ({ namespace: this.options.namespace, key }));
+    if (missChannel.hasSubscribers) missChannel.publish({ namespace: this.options.namespace, key });
   }
 
   /**

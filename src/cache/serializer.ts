@@ -33,12 +33,43 @@ export function msgpackSerializer(): CacheSerializer {
   const packer = new Packr(options);
   // A separate unpacker: packing with records keeps per-call structure state that must not leak into reads.
   const unpacker = new Packr(options);
-  return {
-    name: 'msgpackr',
-    serialize: (value) => packer.pack(value),
-    // Also reads what `defaultSerializer()` wrote as JSON (a reader configured either way reads both).
-    deserialize: (bytes) => (bytes[0] === JSON_MARK ? parseMarkedJson(bytes) : unpacker.unpack(bytes)),
-  };
+  // Also reads what `defaultSerializer()` wrote as JSON (a reader configured either way reads both).
+  const at = (bytes: Buffer, start: number): unknown =>
+    bytes[start] === JSON_MARK
+      ? JSON.parse(bytes.toString('utf8', start + 1))
+      : unpacker.unpack(bytes, { start, end: bytes.length });
+  return known(
+    {
+      name: 'msgpackr',
+      serialize: (value) => packer.pack(value),
+      deserialize: (bytes) => at(bytes, 0),
+    },
+    at,
+  );
+}
+
+/**
+ * What the cache knows about the serializers made here (internal): `at` decodes a payload that starts at
+ * `start` of a larger buffer (the frame: no subarray per hit), and their values are built only from plain
+ * objects, arrays, Date, Map, Set, Buffer/Uint8Array and primitives (what the local tier can copy itself).
+ * Keyed by the serializer object and checked against its `deserialize`: a copy or a changed serializer is
+ * treated as a custom one.
+ */
+export interface KnownSerializer {
+  deserialize: CacheSerializer['deserialize'];
+  at: (bytes: Buffer, start: number) => unknown;
+}
+const knownSerializers = new WeakMap<CacheSerializer, KnownSerializer>();
+
+function known(s: CacheSerializer, at: KnownSerializer['at']): CacheSerializer {
+  knownSerializers.set(s, { deserialize: s.deserialize, at });
+  return s;
+}
+
+/** The fast paths of a serializer made by this module, or undefined for any other (internal). */
+export function knownSerializer(s: CacheSerializer): KnownSerializer['at'] | undefined {
+  const k = knownSerializers.get(s);
+  return k !== undefined && k.deserialize === s.deserialize ? k.at : undefined;
 }
 
 /**
@@ -46,7 +77,6 @@ export function msgpackSerializer(): CacheSerializer {
  * for its `bundleStrings` option, which dbkit does not use).
  */
 const JSON_MARK = 0xc1;
-const parseMarkedJson = (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8', 1));
 
 /** Serialized JSON up to this size is kept as JSON (V8's JSON.parse is the fastest decoder for small values). */
 const JSON_MAX_BYTES = 8 * 1024;
@@ -103,22 +133,25 @@ function jsonExact(v: unknown, depth: number, budget: { left: number }): boolean
  */
 export function defaultSerializer(): CacheSerializer {
   const msgpack = msgpackSerializer();
-  return {
-    name: 'json+msgpackr',
-    serialize(value) {
-      if (value !== null && typeof value === 'object' && jsonExact(value, 0, { left: JSON_MAX_BYTES })) {
-        const text = JSON.stringify(value);
-        if (text.length <= JSON_MAX_BYTES) {
-          const out = Buffer.allocUnsafe(1 + Buffer.byteLength(text));
-          out[0] = JSON_MARK;
-          out.write(text, 1, 'utf8');
-          return out;
+  return known(
+    {
+      name: 'json+msgpackr',
+      serialize(value) {
+        if (value !== null && typeof value === 'object' && jsonExact(value, 0, { left: JSON_MAX_BYTES })) {
+          const text = JSON.stringify(value);
+          if (text.length <= JSON_MAX_BYTES) {
+            const out = Buffer.allocUnsafe(1 + Buffer.byteLength(text));
+            out[0] = JSON_MARK;
+            out.write(text, 1, 'utf8');
+            return out;
+          }
         }
-      }
-      return msgpack.serialize(value);
+        return msgpack.serialize(value);
+      },
+      deserialize: msgpack.deserialize,
     },
-    deserialize: msgpack.deserialize,
-  };
+    knownSerializer(msgpack)!,
+  );
 }
 
 /**
@@ -130,9 +163,12 @@ export function defaultSerializer(): CacheSerializer {
  * ```
  */
 export function jsonSerializer(): CacheSerializer {
-  return {
-    name: 'json',
-    serialize: (value) => Buffer.from(JSON.stringify(value) ?? 'null', 'utf8'),
-    deserialize: (bytes) => JSON.parse(bytes.toString('utf8')),
-  };
+  return known(
+    {
+      name: 'json',
+      serialize: (value) => Buffer.from(JSON.stringify(value) ?? 'null', 'utf8'),
+      deserialize: (bytes) => JSON.parse(bytes.toString('utf8')),
+    },
+    (bytes, start) => JSON.parse(bytes.toString('utf8', start)),
+  );
 }

@@ -6,14 +6,53 @@ import type { ResolvedQueryCacheOptions } from './options.js';
 import type { CacheStore } from './store.js';
 
 /** One store call waiting for its reply or its deadline. */
-class Pending {
+interface Pending {
+  done: boolean;
+  readonly deadline: number;
+  readonly operation: string;
+  readonly key: string | undefined;
+  /** Settles the call with a failure (the reported `CacheStoreError`). */
+  fail(error: unknown): void;
+}
+
+/** A call of {@link StoreGuard.run}. */
+class Call implements Pending {
   done = false;
   constructor(
     readonly deadline: number,
     readonly operation: string,
     readonly key: string | undefined,
-    readonly reject: (e: unknown) => void,
+    readonly fail: (e: unknown) => void,
   ) {}
+}
+
+/**
+ * A GET of {@link StoreGuard.read}: the call, its promise's settle functions and the reply's mapping in one
+ * object, so a hit allocates this, its promise and the two reply callbacks, and nothing else of ours.
+ */
+class Read<U> implements Pending {
+  done = false;
+  readonly operation = 'get';
+  resolve!: (value: U | PromiseLike<U>) => void;
+  reject!: (e: unknown) => void;
+  constructor(
+    readonly deadline: number,
+    readonly key: string,
+    readonly map: (key: string, reply: Buffer | null) => U | PromiseLike<U>,
+    readonly onFailure: ((key: string, error: CacheStoreError) => U) | undefined,
+  ) {}
+
+  fail(error: unknown): void {
+    if (this.onFailure === undefined) {
+      this.reject(error);
+      return;
+    }
+    try {
+      this.resolve(this.onFailure(this.key, error as CacheStoreError));
+    } catch (thrown) {
+      this.reject(thrown);
+    }
+  }
 }
 
 /**
@@ -35,8 +74,13 @@ class DeadlineQueue {
     private readonly expire: (p: Pending) => void,
   ) {}
 
-  add(operation: string, key: string | undefined, reject: (e: unknown) => void): Pending {
-    const p = new Pending(performance.now() + this.timeoutMs, operation, key, reject);
+  /** The deadline of a call starting now. */
+  deadline(): number {
+    return performance.now() + this.timeoutMs;
+  }
+
+  /** Starts watching `p` (its deadline taken from {@link DeadlineQueue.deadline} just before). */
+  add<P extends Pending>(p: P): P {
     this.queue.push(p);
     if (this.timer === undefined) this.arm(this.timeoutMs);
     return p;
@@ -171,6 +215,50 @@ export class StoreGuard {
     return this.call(operation, key, fn, true, map, onFailure);
   }
 
+  /**
+   * {@link StoreGuard.run} for the hit path: `store.get(full)`, its reply through `map(key, reply)`, a failure
+   * through `onFailure(key, error)` (which may return a fallback or throw; without it the promise rejects). No
+   * closure of the caller's per call: `map` and `onFailure` are bound once.
+   */
+  read<U>(
+    key: string,
+    full: string,
+    map: (key: string, reply: Buffer | null) => U | PromiseLike<U>,
+    onFailure?: (key: string, error: CacheStoreError) => U,
+  ): Promise<U> {
+    const d = this.deadlines;
+    const r = new Read<U>(d.deadline(), key, map, onFailure);
+    const promise = new Promise<U>((resolve, reject) => {
+      r.resolve = resolve;
+      r.reject = reject;
+    });
+    d.add(r);
+    let result: Promise<Buffer | null>;
+    try {
+      result = this.store.get(full);
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(
+      (v) => {
+        if (r.done) return;
+        this.deadlines.settled(r);
+        this.breaker?.success();
+        try {
+          r.resolve(r.map(r.key, v));
+        } catch (e) {
+          r.reject(e);
+        }
+      },
+      (cause) => {
+        if (r.done) return;
+        this.deadlines.settled(r);
+        this.failed(r, cause);
+      },
+    );
+    return promise;
+  }
+
   private call<T, U>(
     operation: string,
     key: string | undefined,
@@ -189,7 +277,8 @@ export class StoreGuard {
             }
           }
         : reject;
-      const p = this.deadlines.add(operation, key, fail);
+      const d = this.deadlines;
+      const p = d.add(new Call(d.deadline(), operation, key, fail));
       let result: Promise<T>;
       try {
         result = fn();
@@ -222,7 +311,7 @@ export class StoreGuard {
   private failed(p: Pending, cause: unknown) {
     p.done = true;
     if (p.operation !== 'probe') this.breaker?.failure();
-    p.reject(this.report(p.operation, p.key, cause));
+    p.fail(this.report(p.operation, p.key, cause));
   }
 
   private probe(b: CacheCircuitBreaker): void {
