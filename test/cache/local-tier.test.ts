@@ -252,19 +252,26 @@ describe.each(kinds)('local tier on %s', (kind) => {
         ...inner,
         async get(k) {
           const v = await inner.get(k);
-          if (gate) await gate;
+          if (gate) {
+            reached?.();
+            await gate;
+          }
           return v;
         },
       };
     };
+    let reached: (() => void) | undefined;
     const { a, b } = await pair({}, delayed);
     await a.set('race', 'old');
     let open!: () => void;
     gate = new Promise((r) => {
       open = r;
     });
+    const atGate = new Promise<void>((r) => {
+      reached = r;
+    });
     const read = b.get('race'); // Redis answers 'old'; the cache does not see it yet
-    await sleep(20);
+    await atGate; // Redis has answered (before the write below)
     const received = b.stats().invalidationsReceived;
     await a.set('race', 'new');
     await waitFor('the invalidation to reach b', async () => b.stats().invalidationsReceived > received);
@@ -284,19 +291,28 @@ describe.each(kinds)('local tier on %s', (kind) => {
         ...inner,
         async getMany(keys) {
           const v = await inner.getMany(keys);
-          if (gate) await gate;
+          if (gate) {
+            reached?.();
+            await gate;
+          }
           return v;
         },
       };
     };
+    let reached: (() => void) | undefined;
     const { a, b } = await pair({}, delayed);
     await a.set('tr', 'old', { tags: ['rt'] });
     let open!: () => void;
     gate = new Promise((r) => {
       open = r;
     });
+    const atGate = new Promise<void>((r) => {
+      reached = r;
+    });
     const read = b.get('tr');
-    await sleep(20);
+    // The versions were read (before the invalidation below), not merely requested: no sleep that a loaded
+    // machine could outrun.
+    await atGate;
     const received = b.stats().invalidationsReceived;
     await a.invalidateTags(['rt']);
     await waitFor('the tag invalidation to reach b', async () => b.stats().invalidationsReceived > received);

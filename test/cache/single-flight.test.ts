@@ -207,7 +207,13 @@ describe.each(ioredisMajors.flatMap((m) => targets.map((t) => [m, t] as const)))
           // Every caller of a process got its process's single load (or the distributed one).
           for (const r of replies)
             expect(new Set(r.results.map((x) => x.ok && x.value.loadedBy)).size).toBe(1);
-          expect(loaderCalls(file)).toBe(mode === 'distributed' ? 1 : PROCESSES);
+          // Each load is one process's: as many calls as processes whose value was handed out, so no process
+          // loaded twice. 'process' gives one per process; a process whose first miss came after another
+          // process had written the value (its worker started late on a loaded machine) gets a hit instead.
+          const loaders = new Set(replies.flatMap((r) => r.results.map((x) => x.ok && x.value.loadedBy)));
+          expect(loaderCalls(file)).toBe(loaders.size);
+          if (mode === 'distributed') expect(loaders.size).toBe(1);
+          else expect(loaders.size).toBeLessThanOrEqual(PROCESSES);
           expect(sum(replies, (r) => r.stats.lockTimeouts)).toBe(0);
           if (mode === 'process') expect(sum(replies, (r) => r.stats.lockWaits)).toBe(0);
           return;
