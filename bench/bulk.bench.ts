@@ -7,6 +7,7 @@
  * drizzle insert().values() in 1,000-row chunks, postgres.js multi-row insert, a hand-written UPDATE FROM unnest.
  * The ratios against psql and the hand-written UPDATE are printed for the min and the median sample.
  * Memory: peak RSS of a child process streaming 1M rows from an async iterable vs one holding them in an array.
+ * DBKIT_BENCH_BULK=narrow,wide,update,rss runs only the listed parts (all by default), for iterating on one.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -113,6 +114,8 @@ function compare(
 }
 const WARMUP = 1;
 const ROUNDS = 9;
+const parts = new Set((process.env.DBKIT_BENCH_BULK ?? '').split(',').filter(Boolean));
+const run = (part: 'narrow' | 'wide' | 'update' | 'rss') => parts.size === 0 || parts.has(part);
 
 async function rssChild(mode: string, url: string, rows: number): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
@@ -165,210 +168,218 @@ export default async function (report: BenchReport): Promise<void> {
       for (let i = 0; i < rows.length; i += size) await f(rows.slice(i, i + size));
     };
 
-    const ins = await report.group({
-      title: `insert ${N.toLocaleString()} rows x 6 columns (int, int, text, float8, bool, timestamptz)`,
-      unit: 'rows',
-      rounds: ROUNDS,
-      warmup: WARMUP,
-      cases: [
-        {
-          name: 'dbkit bulkInsert (auto: binary COPY)',
-          units: N,
-          before: truncate('bench_narrow'),
-          fn: timed('narrow ours', () => bulkInsert(db, narrow, narrowRows)),
-        },
-        {
-          name: 'psql \\copy from file',
-          baseline: true,
-          units: N,
-          before: truncate('bench_narrow'),
-          fn: timed('narrow psql', psqlCopy('bench_narrow', narrowFile)),
-        },
-        {
-          name: 'dbkit bulkInsert (text COPY)',
-          baseline: true,
-          units: N,
-          before: truncate('bench_narrow'),
-          fn: () => bulkInsert(db, narrow, narrowRows, { copyFormat: 'text' }),
-        },
-        {
-          name: 'drizzle insert().values() x1000',
-          baseline: true,
-          units: N,
-          before: truncate('bench_narrow'),
-          fn: () => chunked(narrowRows, 1_000, (c) => plain.insert(narrow).values(c)),
-        },
-        {
-          name: 'postgres.js multi-row insert x10000',
-          baseline: true,
-          units: N,
-          before: truncate('bench_narrow'),
-          fn: () => chunked(narrowRows, 10_000, (c) => sql`insert into bench_narrow ${sql(c as never)}`),
-        },
-        {
-          name: 'dbkit bulkInsert (unnest)',
-          baseline: true,
-          units: N,
-          before: truncate('bench_narrow'),
-          fn: () => bulkInsert(db, narrow, narrowRows, { method: 'unnest' }),
-        },
-      ],
-    });
-    compare(report, 'narrow insert vs psql \\copy', 'narrow ours', 'narrow psql', N, '>= 1.2x');
+    if (run('narrow')) {
+      const ins = await report.group({
+        title: `insert ${N.toLocaleString()} rows x 6 columns (int, int, text, float8, bool, timestamptz)`,
+        unit: 'rows',
+        rounds: ROUNDS,
+        warmup: WARMUP,
+        cases: [
+          {
+            name: 'dbkit bulkInsert (auto: binary COPY)',
+            units: N,
+            before: truncate('bench_narrow'),
+            fn: timed('narrow ours', () => bulkInsert(db, narrow, narrowRows)),
+          },
+          {
+            name: 'psql \\copy from file',
+            baseline: true,
+            units: N,
+            before: truncate('bench_narrow'),
+            fn: timed('narrow psql', psqlCopy('bench_narrow', narrowFile)),
+          },
+          {
+            name: 'dbkit bulkInsert (text COPY)',
+            baseline: true,
+            units: N,
+            before: truncate('bench_narrow'),
+            fn: () => bulkInsert(db, narrow, narrowRows, { copyFormat: 'text' }),
+          },
+          {
+            name: 'drizzle insert().values() x1000',
+            baseline: true,
+            units: N,
+            before: truncate('bench_narrow'),
+            fn: () => chunked(narrowRows, 1_000, (c) => plain.insert(narrow).values(c)),
+          },
+          {
+            name: 'postgres.js multi-row insert x10000',
+            baseline: true,
+            units: N,
+            before: truncate('bench_narrow'),
+            fn: () => chunked(narrowRows, 10_000, (c) => sql`insert into bench_narrow ${sql(c as never)}`),
+          },
+          {
+            name: 'dbkit bulkInsert (unnest)',
+            baseline: true,
+            units: N,
+            before: truncate('bench_narrow'),
+            fn: () => bulkInsert(db, narrow, narrowRows, { method: 'unnest' }),
+          },
+        ],
+      });
+      compare(report, 'narrow insert vs psql \\copy', 'narrow ours', 'narrow psql', N, '>= 1.2x');
 
-    // Per-row loop: 5k rows, compared in rows/s.
-    await sql`truncate bench_narrow`;
-    const loopStart = performance.now();
-    for (const r of narrowRows.slice(0, LOOP)) await sql`insert into bench_narrow ${sql(r)}`;
-    const loopRowsPerSec = (LOOP * 1000) / (performance.now() - loopStart);
-    const oursInsert = ins.cases.find((c) => !c.baseline)?.unitsPerSec ?? 0;
-    report.metric({
-      name: 'insert rows/s vs per-row INSERT loop',
-      ours: oursInsert,
-      baseline: loopRowsPerSec,
-      baselineName: `per-row INSERT (${LOOP} rows)`,
-      unit: 'rows/s',
-      note: 'target >= 60x',
-    });
+      // Per-row loop: 5k rows, compared in rows/s.
+      await sql`truncate bench_narrow`;
+      const loopStart = performance.now();
+      for (const r of narrowRows.slice(0, LOOP)) await sql`insert into bench_narrow ${sql(r)}`;
+      const loopRowsPerSec = (LOOP * 1000) / (performance.now() - loopStart);
+      const oursInsert = ins.cases.find((c) => !c.baseline)?.unitsPerSec ?? 0;
+      report.metric({
+        name: 'insert rows/s vs per-row INSERT loop',
+        ours: oursInsert,
+        baseline: loopRowsPerSec,
+        baselineName: `per-row INSERT (${LOOP} rows)`,
+        unit: 'rows/s',
+        note: 'target >= 60x',
+      });
+    }
 
-    const W = N / 2;
-    await report.group({
-      title: `insert ${W.toLocaleString()} rows x 8 columns (bigint, uuid, text, numeric, text[], jsonb, timestamptz, nullable text)`,
-      unit: 'rows',
-      rounds: ROUNDS,
-      warmup: WARMUP,
-      cases: [
-        {
-          name: 'dbkit bulkInsert (auto: binary COPY)',
-          units: W,
-          before: truncate('bench_wide'),
-          fn: timed('wide ours', () => bulkInsert(db, wide, wideRows)),
-        },
-        {
-          name: 'psql \\copy from file',
-          baseline: true,
-          units: W,
-          before: truncate('bench_wide'),
-          fn: timed('wide psql', psqlCopy('bench_wide', wideFile)),
-        },
-        {
-          name: 'dbkit bulkInsert (text COPY)',
-          baseline: true,
-          units: W,
-          before: truncate('bench_wide'),
-          fn: () => bulkInsert(db, wide, wideRows, { copyFormat: 'text' }),
-        },
-        {
-          name: 'drizzle insert().values() x1000',
-          baseline: true,
-          units: W,
-          before: truncate('bench_wide'),
-          fn: () => chunked(wideRows, 1_000, (c) => plain.insert(wide).values(c)),
-        },
-        {
-          name: 'postgres.js multi-row insert x5000',
-          baseline: true,
-          units: W,
-          before: truncate('bench_wide'),
-          fn: () =>
-            chunked(
-              wideRows,
-              5_000,
-              (c) =>
-                sql`insert into bench_wide ${sql(c.map((r) => ({ ...r, attrs: sql.json(r.attrs) })) as never)}`,
-            ),
-        },
-      ],
-    });
-    compare(report, 'wide insert vs psql \\copy', 'wide ours', 'wide psql', W, '>= 1.0x');
+    if (run('wide')) {
+      const W = N / 2;
+      await report.group({
+        title: `insert ${W.toLocaleString()} rows x 8 columns (bigint, uuid, text, numeric, text[], jsonb, timestamptz, nullable text)`,
+        unit: 'rows',
+        rounds: ROUNDS,
+        warmup: WARMUP,
+        cases: [
+          {
+            name: 'dbkit bulkInsert (auto: binary COPY)',
+            units: W,
+            before: truncate('bench_wide'),
+            fn: timed('wide ours', () => bulkInsert(db, wide, wideRows)),
+          },
+          {
+            name: 'psql \\copy from file',
+            baseline: true,
+            units: W,
+            before: truncate('bench_wide'),
+            fn: timed('wide psql', psqlCopy('bench_wide', wideFile)),
+          },
+          {
+            name: 'dbkit bulkInsert (text COPY)',
+            baseline: true,
+            units: W,
+            before: truncate('bench_wide'),
+            fn: () => bulkInsert(db, wide, wideRows, { copyFormat: 'text' }),
+          },
+          {
+            name: 'drizzle insert().values() x1000',
+            baseline: true,
+            units: W,
+            before: truncate('bench_wide'),
+            fn: () => chunked(wideRows, 1_000, (c) => plain.insert(wide).values(c)),
+          },
+          {
+            name: 'postgres.js multi-row insert x5000',
+            baseline: true,
+            units: W,
+            before: truncate('bench_wide'),
+            fn: () =>
+              chunked(
+                wideRows,
+                5_000,
+                (c) =>
+                  sql`insert into bench_wide ${sql(c.map((r) => ({ ...r, attrs: sql.json(r.attrs) })) as never)}`,
+              ),
+          },
+        ],
+      });
+      compare(report, 'wide insert vs psql \\copy', 'wide ours', 'wide psql', W, '>= 1.0x');
+    }
 
-    await sql`truncate bench_narrow`;
-    await bulkInsert(db, narrow, narrowRows);
-    let round = 0;
-    const updates = () => {
-      round++;
-      return narrowRows.map((r) => ({ a: r.a, c: `upd ${round} ${r.a}`, d: r.d + round }));
-    };
-    const upd = await report.group({
-      title: `update ${N.toLocaleString()} rows (2 columns) by primary key`,
-      unit: 'rows',
-      rounds: ROUNDS,
-      warmup: WARMUP,
-      cases: [
-        {
-          name: 'dbkit bulkUpdate (auto: COPY into a temp table, UPDATE FROM; one 100k batch)',
-          units: N,
-          fn: timed('update ours', () => bulkUpdate(db, narrow, updates(), { key: 'a', batchSize: N })),
-        },
-        {
-          name: 'hand-written UPDATE FROM unnest (postgres.js)',
-          baseline: true,
-          units: N,
-          fn: timed('update unnest', () => {
-            const u = updates();
-            return sql`update bench_narrow t set c = v.c, d = v.d
+    if (run('update')) {
+      await sql`truncate bench_narrow`;
+      await bulkInsert(db, narrow, narrowRows);
+      let round = 0;
+      const updates = () => {
+        round++;
+        return narrowRows.map((r) => ({ a: r.a, c: `upd ${round} ${r.a}`, d: r.d + round }));
+      };
+      const upd = await report.group({
+        title: `update ${N.toLocaleString()} rows (2 columns) by primary key`,
+        unit: 'rows',
+        rounds: ROUNDS,
+        warmup: WARMUP,
+        cases: [
+          {
+            name: 'dbkit bulkUpdate (auto: COPY into a temp table, UPDATE FROM; one 100k batch)',
+            units: N,
+            fn: timed('update ours', () => bulkUpdate(db, narrow, updates(), { key: 'a', batchSize: N })),
+          },
+          {
+            name: 'hand-written UPDATE FROM unnest (postgres.js)',
+            baseline: true,
+            units: N,
+            fn: timed('update unnest', () => {
+              const u = updates();
+              return sql`update bench_narrow t set c = v.c, d = v.d
               from unnest(${sql.array(u.map((x) => x.a))}::int[], ${sql.array(u.map((x) => x.c))}::text[], ${sql.array(u.map((x) => x.d))}::float8[]) as v(a, c, d)
               where t.a = v.a`;
-          }),
-        },
-        {
-          name: 'dbkit bulkUpdate (unnest, one 100k batch)',
-          baseline: true,
-          units: N,
-          fn: () => bulkUpdate(db, narrow, updates(), { key: 'a', batchSize: N, method: 'unnest' }),
-        },
-        {
-          name: 'dbkit bulkUpdate (10k batches)',
-          baseline: true,
-          units: N,
-          fn: () => bulkUpdate(db, narrow, updates(), { key: 'a', batchSize: 10_000 }),
-        },
-      ],
-    });
-    compare(
-      report,
-      'update vs hand-written UPDATE FROM unnest',
-      'update ours',
-      'update unnest',
-      N,
-      '>= 1.05x',
-    );
-    const updStart = performance.now();
-    for (const r of narrowRows.slice(0, LOOP))
-      await sql`update bench_narrow set c = ${'loop'}, d = ${r.d} where a = ${r.a}`;
-    const updLoop = (LOOP * 1000) / (performance.now() - updStart);
-    report.metric({
-      name: 'update rows/s vs per-row UPDATE loop',
-      ours: upd.cases[0]?.unitsPerSec ?? 0,
-      baseline: updLoop,
-      baselineName: `per-row UPDATE (${LOOP} rows)`,
-      unit: 'rows/s',
-      note: 'target >= 40x',
-    });
-
-    // Peak RSS: 1M rows streamed from an async iterable vs the same rows held in an array (child processes).
-    const M = 1_000_000;
-    const child = (mode: string) => {
-      const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
-        env: { ...process.env, DBKIT_BULK_RSS_CHILD: `${mode}|${bdb.url}|${M}` },
-        encoding: 'utf8',
-        maxBuffer: 1 << 20,
+            }),
+          },
+          {
+            name: 'dbkit bulkUpdate (unnest, one 100k batch)',
+            baseline: true,
+            units: N,
+            fn: () => bulkUpdate(db, narrow, updates(), { key: 'a', batchSize: N, method: 'unnest' }),
+          },
+          {
+            name: 'dbkit bulkUpdate (10k batches)',
+            baseline: true,
+            units: N,
+            fn: () => bulkUpdate(db, narrow, updates(), { key: 'a', batchSize: 10_000 }),
+          },
+        ],
       });
-      if (out.status !== 0) throw new Error(`rss child failed: ${out.stderr}`);
-      return (JSON.parse(out.stdout.trim().split('\n').pop() as string) as { maxRssMb: number }).maxRssMb;
-    };
-    await sql`truncate bench_narrow`;
-    const streamMb = child('stream');
-    await sql`truncate bench_narrow`;
-    const arrayMb = child('array');
-    report.metric({
-      name: `peak RSS, ${M.toLocaleString()} rows via bulkInsert`,
-      ours: streamMb,
-      baseline: arrayMb,
-      baselineName: 'same rows as an in-memory array',
-      unit: 'MB',
-      note: 'async iterable, batchSize 10k',
-    });
+      compare(
+        report,
+        'update vs hand-written UPDATE FROM unnest',
+        'update ours',
+        'update unnest',
+        N,
+        '>= 1.05x',
+      );
+      const updStart = performance.now();
+      for (const r of narrowRows.slice(0, LOOP))
+        await sql`update bench_narrow set c = ${'loop'}, d = ${r.d} where a = ${r.a}`;
+      const updLoop = (LOOP * 1000) / (performance.now() - updStart);
+      report.metric({
+        name: 'update rows/s vs per-row UPDATE loop',
+        ours: upd.cases[0]?.unitsPerSec ?? 0,
+        baseline: updLoop,
+        baselineName: `per-row UPDATE (${LOOP} rows)`,
+        unit: 'rows/s',
+        note: 'target >= 40x',
+      });
+    }
+
+    if (run('rss')) {
+      // Peak RSS: 1M rows streamed from an async iterable vs the same rows held in an array (child processes).
+      const M = 1_000_000;
+      const child = (mode: string) => {
+        const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+          env: { ...process.env, DBKIT_BULK_RSS_CHILD: `${mode}|${bdb.url}|${M}` },
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        });
+        if (out.status !== 0) throw new Error(`rss child failed: ${out.stderr}`);
+        return (JSON.parse(out.stdout.trim().split('\n').pop() as string) as { maxRssMb: number }).maxRssMb;
+      };
+      await sql`truncate bench_narrow`;
+      const streamMb = child('stream');
+      await sql`truncate bench_narrow`;
+      const arrayMb = child('array');
+      report.metric({
+        name: `peak RSS, ${M.toLocaleString()} rows via bulkInsert`,
+        ours: streamMb,
+        baseline: arrayMb,
+        baselineName: 'same rows as an in-memory array',
+        unit: 'MB',
+        note: 'async iterable, batchSize 10k',
+      });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await sql.end({ timeout: 5 });

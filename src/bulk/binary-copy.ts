@@ -26,6 +26,7 @@ import {
   typeName,
 } from './columns.js';
 import { BulkValidationError } from './errors.js';
+import { writeJsonFast } from './json-writer.js';
 
 /** Appends one field (length word and bytes) for a non-null value; throws InvalidValue on a bad value. */
 export type FieldWriter = (w: ChunkWriter, v: unknown) => void;
@@ -100,6 +101,28 @@ export class ChunkWriter {
     b[start + 2] = len >>> 8;
     b[start + 3] = len;
     this.pos = p;
+  }
+  /**
+   * A string of ASCII without NUL (checkText passes such a string) with its length word, copied by hand;
+   * false, with nothing kept, for any other string.
+   */
+  ascii(s: string): boolean {
+    const n = s.length;
+    this.ensure(n + 4);
+    const b = this.buf;
+    const start = this.pos;
+    let p = start + 4;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0 || c > 127) return false;
+      b[p++] = c;
+    }
+    b[start] = n >>> 24;
+    b[start + 1] = n >>> 16;
+    b[start + 2] = n >>> 8;
+    b[start + 3] = n;
+    this.pos = p;
+    return true;
   }
   bytes(src: Uint8Array): void {
     this.ensure(src.byteLength + 4);
@@ -292,17 +315,51 @@ function parseUuidInto(v: string, b: Buffer, p: number): boolean {
   return digits === 32 && v.charCodeAt(n - 1) !== 45;
 }
 
+/** Where each byte's two hex digits start in the 36-character form (8-4-4-4-12). */
+const UUID_BYTES = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/** The 36-character form only (the general parser accepts more); false, with nothing kept, otherwise. */
+function parseCanonicalUuid(v: string, b: Buffer, p: number): boolean {
+  if (
+    v.length !== 36 ||
+    v.charCodeAt(8) !== 45 ||
+    v.charCodeAt(13) !== 45 ||
+    v.charCodeAt(18) !== 45 ||
+    v.charCodeAt(23) !== 45
+  )
+    return false;
+  for (let g = 0; g < 16; g++) {
+    const i = UUID_BYTES[g] as number;
+    const c1 = v.charCodeAt(i);
+    const c2 = v.charCodeAt(i + 1);
+    const hi = c1 < 128 ? (HEX[c1] as number) : -1;
+    const lo = c2 < 128 ? (HEX[c2] as number) : -1;
+    if ((hi | lo) < 0) return false;
+    b[p + g] = (hi << 4) | lo;
+  }
+  return true;
+}
+
 const writeUuid: FieldWriter = (w, v) => {
   w.ensure(20);
+  if (typeof v === 'string' && parseCanonicalUuid(v, w.buf, w.pos + 4)) {
+    w.i32(16);
+    w.pos += 16;
+    return;
+  }
   if (typeof v !== 'string' || !parseUuidInto(v, w.buf, w.pos + 4))
     throw new InvalidValue(`expected a UUID string`);
   w.i32(16);
   w.pos += 16;
 };
 
+/** Strings up to this length try the hand-copied ASCII path (which also stands for checkText) first. */
+const SHORT_ASCII = 64;
+
 function stringWriter(max: number | undefined, label: string): FieldWriter {
   return (w, v) => {
     if (typeof v !== 'string') throw new InvalidValue(`expected a string, got ${typeName(v)}`);
+    if (v.length <= SHORT_ASCII && (max === undefined || v.length <= max) && w.ascii(v)) return;
     checkText(v);
     if (max !== undefined && v.length > max && [...v].length > max)
       throw new InvalidValue(`string of ${[...v].length} characters exceeds ${label}(${max})`);
@@ -319,8 +376,26 @@ function enumWriter(values: readonly string[]): FieldWriter {
   };
 }
 
+/** Room made before the one-walk JSON writer tries a value (it gives up when the chunk ends first). */
+const JSON_ROOM = 4096;
+
 function jsonWriter(jsonb: boolean): FieldWriter {
+  const head = jsonb ? 5 : 4;
   return (w, v) => {
+    w.ensure(JSON_ROOM);
+    const start = w.pos;
+    const b = w.buf;
+    const end = writeJsonFast(v, b, start + head, b.length);
+    if (end >= 0) {
+      const len = end - start - 4;
+      b[start] = len >>> 24;
+      b[start + 1] = len >>> 16;
+      b[start + 2] = len >>> 8;
+      b[start + 3] = len;
+      if (jsonb) b[start + 4] = 1;
+      w.pos = end;
+      return;
+    }
     checkJson(v, jsonb);
     let s: string;
     try {

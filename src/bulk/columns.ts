@@ -125,7 +125,7 @@ export const NUMERIC_RE = /^\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|NaN|[+-]?I
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** String.prototype.isWellFormed (Node 20+) with a regex fallback. */
-const wellFormed = (s: string): boolean => {
+export const wellFormed = (s: string): boolean => {
   const f = (s as { isWellFormed?: () => boolean }).isWellFormed;
   return f ? f.call(s) : !LONE_SURROGATE.test(s);
 };

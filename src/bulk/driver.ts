@@ -73,6 +73,17 @@ export function escapeName(db: AnyPgDatabase, name: string): string {
   return (db as unknown as { dialect: { escapeName(n: string): string } }).dialect.escapeName(name);
 }
 
+/**
+ * A string literal for SQL text (dollar-quoted: read the same whatever standard_conforming_strings says). A
+ * statement without bind parameters goes through postgres.js's simple protocol in one round trip; with
+ * parameters, `unsafe` (not prepared) first waits for the statement's description: two round trips.
+ */
+export function dollarQuoted(s: string): string {
+  let tag = 'dbkit';
+  while (s.includes(`$${tag}$`) || s.endsWith(`$${tag}`)) tag += '_';
+  return `$${tag}$${s}$${tag}$`;
+}
+
 /** True when this database can stream COPY FROM STDIN (postgres.js, also inside a drizzle transaction). */
 export function canCopy(db: AnyPgDatabase): boolean {
   if (driverKind(db) !== 'postgres-js') return false;

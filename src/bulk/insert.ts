@@ -6,7 +6,15 @@ import { getTableConfig, sql } from '../internal/drizzle-lib.js';
 import { assertBulkArgs } from './args.js';
 import { type BinaryField, binaryFields, copyBinaryChunks, firstTextOnlyColumn } from './binary-copy.js';
 import { type ColumnInfo, fromDriver, keysToColumns, type TableInfo, tableInfo } from './columns.js';
-import { type AnyPgDatabase, type CopyChunk, canCopy, copyIn, escapeName, run } from './driver.js';
+import {
+  type AnyPgDatabase,
+  type CopyChunk,
+  canCopy,
+  copyIn,
+  dollarQuoted,
+  escapeName,
+  run,
+} from './driver.js';
 import {
   copyTextChunks,
   type EncodedBatch,
@@ -243,7 +251,7 @@ async function serverTypes(tx: AnyPgDatabase, table: PgTable): Promise<Map<strin
           coalesce(e.oid::int, 0) as elem_oid, coalesce(e.typtype, '') as elem_kind
         from pg_attribute a join pg_type t on t.oid = a.atttypid
         left join pg_type e on e.oid = t.typelem and t.typcategory = 'A'
-        where a.attrelid = ${qualifiedName(tx, table)}::regclass and a.attnum > 0 and not a.attisdropped`,
+        where a.attrelid = ${sql.raw(dollarQuoted(qualifiedName(tx, table)))}::regclass and a.attnum > 0 and not a.attisdropped`,
   );
   return new Map(
     r.rows.map((x) => [

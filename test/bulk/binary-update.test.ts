@@ -3,6 +3,8 @@
  * unmatched keys as the unnest path, for generated rows, composite keys, both COPY formats, atomic: false and
  * inside a transaction; no temporary table left behind.
  */
+
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   doublePrecision,
@@ -144,6 +146,23 @@ describe('bulkUpdate through COPY', () => {
     await bulkUpdate(d.db, viaUnnest, inTx, { key: 'id', columns: ['name'], method: 'unnest' });
     expect(await md5('upd_copy')).toBe(await md5('upd_unnest'));
     expect(await tempTables()).toBe(0);
+  });
+
+  it("leaves the caller's work_mem as it was, inside its transaction and after", async () => {
+    const updates = Array.from({ length: N }, (_, i) => ({ id: i + 1, name: `wm${i}` }));
+    const show = async (q: { execute: typeof d.db.execute }) =>
+      ((await q.execute(sql`show work_mem`)) as unknown as Array<{ work_mem: string }>)[0]?.work_mem;
+    await d.sql`truncate upd_copy`;
+    await bulkInsert(d.db, viaCopy, updates);
+    const before = await show(d.db);
+    await d.db.transaction(async (tx) => {
+      await tx.execute(sql`set local work_mem = '1MB'`);
+      const r = await bulkUpdate(tx, viaCopy, updates, { key: 'id' });
+      expect(r.rows).toBe(N);
+      expect(await show(tx)).toBe('1MB');
+    });
+    await bulkUpdate(d.db, viaCopy, updates, { key: 'id' });
+    expect(await show(d.db)).toBe(before);
   });
 
   it('updates by a composite key', async () => {

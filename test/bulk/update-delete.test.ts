@@ -90,6 +90,36 @@ describe('bulkUpdate', () => {
     expect(err).toMatchObject({ rowIndex: 2, column: 'sku', reason: 'duplicate key in one bulkUpdate call' });
     expect(await d.sql`select count(*)::int as n from items where qty = 9`).toEqual([{ n: 0 }]);
   });
+  it('rejects a duplicate integer key in and across batches, whatever the order so far', async () => {
+    await seed(10);
+    const dup = (ids: number[], batchSize: number) =>
+      bulkUpdate(
+        d.db,
+        items,
+        ids.map((id) => ({ id, qty: 9 })),
+        { key: 'id', batchSize },
+      ).catch((e) => e);
+    // Increasing ids, then one already seen in an earlier batch, in the same batch, or after a step back.
+    for (const [ids, batchSize, rowIndex] of [
+      [[1, 2, 3, 4, 5, 3], 3, 5],
+      [[1, 2, 3, 4, 5, 5], 6, 5],
+      [[1, 5, 2, 3, 7, 2], 2, 5],
+      [[4, 1, 2, 3, 4], 10, 4],
+      [[0, -0], 10, 1],
+    ] as const) {
+      const err = await dup([...ids], batchSize);
+      expect(err, JSON.stringify(ids)).toBeInstanceOf(BulkValidationError);
+      expect(err).toMatchObject({ rowIndex, column: 'id', reason: 'duplicate key in one bulkUpdate call' });
+    }
+    expect(await d.sql`select count(*)::int as n from items where qty = 9`).toEqual([{ n: 0 }]);
+    const ok = await bulkUpdate(
+      d.db,
+      items,
+      [3, 1, 2, 10, 4].map((id) => ({ id, qty: 9 })),
+      { key: 'id', batchSize: 2 },
+    );
+    expect(ok.rows).toBe(5);
+  });
 });
 
 describe('bulkDelete', () => {
