@@ -64,7 +64,10 @@ describe('host safety (child process)', () => {
         expect(lines).toHaveLength(faults.length * 3);
         for (const l of lines) {
           if (knownHang(v, op, l.fault)) {
-            expect(l.settled, JSON.stringify(l)).toBe('hung');
+            // Hung, as described above; or, when the next statement reached the server before it ended the
+            // connection (a loaded machine), the server's 25P03 as a typed error.
+            expect(['hung', 'error'], JSON.stringify(l)).toContain(l.settled);
+            if (l.settled === 'error') expect(l.name, JSON.stringify(l)).toBe('BulkWriteError');
             continue;
           }
           expect(['ok', 'error'], JSON.stringify(l)).toContain(l.settled);
