@@ -20,6 +20,7 @@ import {
   INT8_MIN,
   INT53,
   InvalidValue,
+  mapDriverValue,
   NUMERIC_RE,
   numericParts,
   type TableInfo,
@@ -472,13 +473,7 @@ const writeNumeric: FieldWriter = (w, v) => {
 /** bytea through a custom type: the mapped driver value must be bytes (or bytea text, decoded here). */
 function byteaWriter(column: PgColumn): FieldWriter {
   return (w, v) => {
-    let mapped: unknown;
-    try {
-      mapped = column.mapToDriverValue(v);
-    } catch (e) {
-      throw new InvalidValue(`value rejected by the column mapper: ${(e as Error).message}`);
-    }
-    if (mapped === null || mapped === undefined) throw new InvalidValue('column mapper returned null');
+    const mapped = mapDriverValue(column, v);
     if (mapped instanceof Uint8Array) return w.bytes(mapped);
     // Anything else travels as the text the text encoder would send, decoded as the server's byteain would.
     w.bytes(byteaFromText(driverText(mapped)));

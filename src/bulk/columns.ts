@@ -411,16 +411,22 @@ export function encoderFor(column: PgColumn): Encoder {
     };
   }
   // Custom types and the rest: let drizzle map the value, then take its text.
-  return (v) => {
-    let mapped: unknown;
-    try {
-      mapped = column.mapToDriverValue(v);
-    } catch (e) {
-      throw new InvalidValue(`value rejected by the column mapper: ${(e as Error).message}`);
-    }
-    if (mapped === null || mapped === undefined) throw new InvalidValue('column mapper returned null');
-    return driverText(mapped);
-  };
+  return (v) => driverText(mapDriverValue(column, v));
+}
+
+/**
+ * A column's `mapToDriverValue(v)` (drizzle's mapping, a custom type's `toDriver`), with a mapper that throws
+ * or returns null/undefined reported as an invalid value.
+ */
+export function mapDriverValue(column: PgColumn, v: unknown): NonNullable<unknown> {
+  let mapped: unknown;
+  try {
+    mapped = column.mapToDriverValue(v);
+  } catch (e) {
+    throw new InvalidValue(`value rejected by the column mapper: ${(e as Error).message}`);
+  }
+  if (mapped === null || mapped === undefined) throw new InvalidValue('column mapper returned null');
+  return mapped;
 }
 
 /** Maps a value the driver returned to what drizzle would return for the column. */
