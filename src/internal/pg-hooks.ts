@@ -355,18 +355,8 @@ function makeView<T extends object>(state: PgViewState): T {
   let notify: AnyFn | undefined;
   const handle = viewHandler();
   function apply(target: object, thisArg: unknown, args: unknown[]) {
+    const q = Reflect.apply(target as AnyFn, thisArg, args);
     const strings = args[0] as { raw?: unknown } | null | undefined;
-    const n = args.length;
-    const fn = target as AnyFn;
-    // Spread by hand for the common arities, not Reflect.apply(target, thisArg, args): see `factory`.
-    const q =
-      n === 1
-        ? fn.call(thisArg, strings)
-        : n === 2
-          ? fn.call(thisArg, strings, args[1])
-          : n === 3
-            ? fn.call(thisArg, strings, args[1], args[2])
-            : Reflect.apply(fn, thisArg, args);
     // Only a tagged template makes a Query; sql('name') and sql([...]) make helpers.
     if (strings != null && typeof strings === 'object' && strings.raw !== undefined && isQuery(q))
       hookQuery(q, state, handle, strings, undefined, apply);
@@ -402,46 +392,9 @@ function makeView<T extends object>(state: PgViewState): T {
     };
     return wrapped;
   };
-  // The view calls a plain function, not a Proxy apply trap: the trap's argument array handed on to the raw
-  // client cost as much per query as the rest array of `factory` (see there). Every other operation goes to
-  // the raw client.
-  const rawFn = state.raw as AnyFn;
-  const tag =
-    typeof state.raw === 'function'
-      ? function (this: unknown, s?: unknown, a?: unknown, b?: unknown): unknown {
-          // biome-ignore lint/complexity/noArguments: the caller's arity, without a rest array
-          const n = arguments.length;
-          const q =
-            n === 1
-              ? rawFn.call(this, s)
-              : n === 2
-                ? rawFn.call(this, s, a)
-                : n === 3
-                  ? rawFn.call(this, s, a, b)
-                  : // biome-ignore lint/complexity/noArguments: more than two parameters
-                    rawFn.apply(this, Array.prototype.slice.call(arguments));
-          const strings = s as { raw?: unknown } | null | undefined;
-          // Only a tagged template makes a Query; sql('name') and sql([...]) make helpers.
-          if (strings != null && typeof strings === 'object' && strings.raw !== undefined && isQuery(q))
-            hookQuery(q, state, handle, strings, undefined, tag!);
-          return q;
-        }
-      : undefined;
-  const forward: ProxyHandler<object> = tag
-    ? {
-        has: (_t, key) => Reflect.has(state.raw, key),
-        set: (_t, key, value) => Reflect.set(state.raw, key, value),
-        ownKeys: () => Reflect.ownKeys(state.raw),
-        getOwnPropertyDescriptor: (_t, key) => Reflect.getOwnPropertyDescriptor(state.raw, key),
-        defineProperty: (_t, key, desc) => Reflect.defineProperty(state.raw, key, desc),
-        deleteProperty: (_t, key) => Reflect.deleteProperty(state.raw, key),
-        getPrototypeOf: () => Reflect.getPrototypeOf(state.raw),
-      }
-    : { apply };
-  const view: AnyFn = new Proxy(tag ?? state.raw, {
-    ...forward,
-    get(_t, key) {
-      const t = state.raw;
+  const view: AnyFn = new Proxy(state.raw, {
+    apply,
+    get(t, key) {
       switch (key) {
         case VIEW:
           return state;
