@@ -294,7 +294,9 @@ function hookQuery(
   }
   // Query.origin reads `handler.debug` (postgres.js' `debug` option) for error stacks.
   const debug = (handler as { debug?: unknown }).debug;
-  if ((handle as { debug?: unknown }).debug !== debug) (handle as { debug?: unknown }).debug = debug;
+  // file() queries carry a per-query closure of postgres.js without `debug`: it must not switch it off.
+  if (debug !== undefined && (handle as { debug?: unknown }).debug !== debug)
+    (handle as { debug?: unknown }).debug = debug;
   q.handler = handle;
 }
 

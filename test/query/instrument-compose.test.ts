@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -456,4 +457,30 @@ describe('instrument x monitorPool: every wrapper stack on every query kind', ()
     expect(other.monitor!.stats().total.queries).toBe(0);
     expect(a.monitor!.stats().total.queries).toBe(1);
   });
+});
+
+describe('a view stays an ordinary object to reflection', () => {
+  // postgres.js' CJS build (what require('postgres') loads) is sloppy-mode code: its `sql` function has own
+  // non-configurable `arguments` and `caller`. A view whose Proxy target is not the raw client breaks the Proxy
+  // invariants there, and spreading or cloning the client throws.
+  const require = createRequire(import.meta.url);
+  const builds = {
+    esm: postgres,
+    cjs: require('postgres') as typeof postgres,
+  };
+  for (const [build, make] of Object.entries(builds))
+    it(`${build} build: spread, descriptors and keys of instrument(monitorPool(sql)) match the raw client's`, async () => {
+      const raw = make('postgres://127.0.0.1:1/none', { max: 1 });
+      try {
+        const view = instrument(monitorPool(raw).sql);
+        expect(Object.keys({ ...view }).sort()).toEqual(Object.keys({ ...raw }).sort());
+        expect(Object.keys(Object.getOwnPropertyDescriptors(view)).sort()).toEqual(
+          Object.keys(Object.getOwnPropertyDescriptors(raw)).sort(),
+        );
+        expect(Reflect.ownKeys(view)).toEqual(Reflect.ownKeys(raw));
+        expect(typeof view).toBe('function');
+      } finally {
+        await raw.end({ timeout: 0 });
+      }
+    });
 });
