@@ -71,6 +71,11 @@ function stringBytes(s: string): number {
 
 class Walk {
   bytes = 0;
+  /**
+   * Property names met so far. Column names repeat in every row and V8 keeps one internalized string for each,
+   * so a name is counted once; names that are data (an object keyed by id) are each counted.
+   */
+  private readonly names = new Set<string>();
 
   sig(v: unknown, depth: number): Sig {
     switch (typeof v) {
@@ -105,6 +110,10 @@ class Walk {
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         if (key === '__proto__') throw UNCOPYABLE;
+        if (!this.names.has(key)) {
+          this.names.add(key);
+          this.bytes += stringBytes(key);
+        }
         kids[i] = this.sig((v as Record<string, unknown>)[key], depth);
       }
       return keys.length > MAX_KEYS ? G : { k: 'o', keys, kids };

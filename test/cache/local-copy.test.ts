@@ -322,6 +322,23 @@ describe('the local tier over memoryStore', () => {
     expect(tight.stats()).toMatchObject({ localHits: 0, local: { entries: 0, bytes: 0 } });
   });
 
+  it('counts property names that are data (an object keyed by id), and repeated column names once', () => {
+    const s = defaultSerializer();
+    const byId = Object.fromEntries(
+      Array.from({ length: 200 }, (_, i) => [`customer-${String(i).padStart(40, '0')}`, i]),
+    );
+    const keyChars = Object.keys(byId).reduce((n, k) => n + k.length, 0);
+    const plan = planLocalCopy(s.deserialize(s.serialize(byId)))!;
+    expect(plan.bytes).toBeGreaterThan(keyChars);
+    const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ a_long_column_name: i, b: 'x' }));
+    const one = planLocalCopy(s.deserialize(s.serialize(rows(1))))!;
+    const many = planLocalCopy(s.deserialize(s.serialize(rows(101))))!;
+    // 100 more rows cost their object slots and values, not 100 more copies of the names.
+    const perRow = (many.bytes - one.bytes) / 100;
+    const names = planLocalCopy(s.deserialize(s.serialize({ a_long_column_name: 0, b: 'x' })))!;
+    expect(perRow).toBeLessThan(names.bytes);
+  });
+
   it('a custom serializer keeps the bytes and decodes them on every local hit', async () => {
     const base = defaultSerializer();
     let decodes = 0;
