@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
+import { promisify, types } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
@@ -20,6 +20,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bulkInsert } from '../../src/bulk/index.js';
 import { type ClientManager, createClientManager } from '../../src/clients/index.js';
+import { rawSql } from '../../src/internal/pg-hooks.js';
 import { monitorPool, type PoolMonitor } from '../../src/monitoring/index.js';
 import { instrument, isInstrumented, type QueryEvent, trackQueries } from '../../src/query/index.js';
 import { useTestDatabase, waitFor } from '../setup/index.js';
@@ -479,8 +480,53 @@ describe('a view stays an ordinary object to reflection', () => {
         );
         expect(Reflect.ownKeys(view)).toEqual(Reflect.ownKeys(raw));
         expect(typeof view).toBe('function');
+        // Not a Proxy: calling one (even without traps) made every query's objects survive V8's young-generation
+        // collections (see makeView in src/internal/pg-hooks.ts).
+        expect(types.isProxy(view)).toBe(false);
+        // The hooked entry points are the view's; everything else is the raw client's own value.
+        for (const key of ['unsafe', 'file', 'begin', 'reserve', 'notify'] as const)
+          expect(view[key], key).not.toBe(raw[key]);
+        expect(view.options).toBe(raw.options);
+        expect(view.array).toBe(raw.array);
+        expect(view.name).toBe(raw.name);
+        expect(view.length).toBe(raw.length);
+        // A property put on the raw client after wrapping is still read through the view.
+        (raw as unknown as Record<string, unknown>).addedLater = 42;
+        expect((view as unknown as Record<string, unknown>).addedLater).toBe(42);
       } finally {
         await raw.end({ timeout: 0 });
+      }
+    });
+
+  for (const [build, make] of Object.entries(builds))
+    it(`${build} build: transaction, savepoint and reserved views mirror their raw objects' keys`, async () => {
+      const client = make(db.url, { max: 2, onnotice: () => {} });
+      try {
+        const view = instrument(monitorPool(client).sql);
+        const seen: string[] = [];
+        await view.begin(async (tx) => {
+          expect(types.isProxy(tx)).toBe(false);
+          expect(Reflect.ownKeys(tx)).toEqual(Reflect.ownKeys(rawSql(tx)));
+          expect(tx.unsafe).not.toBe(rawSql(tx).unsafe);
+          const [a] = await tx`select 1 as a`;
+          seen.push(`tx ${a!.a}`);
+          await tx.savepoint(async (sp) => {
+            expect(Reflect.ownKeys(sp)).toEqual(Reflect.ownKeys(rawSql(sp)));
+            const [b] = await sp.unsafe('select 2 as b');
+            seen.push(`sp ${b!.b}`);
+          });
+        });
+        const reserved = await view.reserve();
+        try {
+          expect(Reflect.ownKeys(reserved)).toEqual(Reflect.ownKeys(rawSql(reserved)));
+          const [c] = await reserved`select 3 as c`;
+          seen.push(`reserved ${c!.c}`);
+        } finally {
+          reserved.release();
+        }
+        expect(seen).toEqual(['tx 1', 'sp 2', 'reserved 3']);
+      } finally {
+        await client.end({ timeout: 1 });
       }
     });
 });
