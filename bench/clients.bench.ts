@@ -4,13 +4,18 @@
  * idle_timeout 30 closed by dbkit's reaper, no postgres.js idle timer) against plain `postgres(url)`, and the
  * figures of the previous defaults (a plain client with postgres.js' idle timer, no keeper), of a plain
  * manager client (postgres.js' timer with the list keeper) and of tracking + monitoring with no idle timeout.
+ * First interleaved call by call (bench/per-call.ts: the figure to read; a second identical plain client shows
+ * the noise floor), then in batches of 200 sequential queries per sample (each case stays on its one
+ * connection for a sample, so where the scheduler put that connection's backend shows in the ratios).
  * Then what a reused client saves: N "requests" each doing one `select 1` (or one Redis GET) on the
  * manager's cached client, against the common mistake of creating (and closing) a client per request.
  */
+import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { createClientManager } from '../src/clients/index.js';
 import type { BenchCase, BenchReport } from './harness.js';
+import { perCallGroup } from './per-call.js';
 import { benchDatabase, benchRedis } from './services.js';
 
 const REQUESTS = 100;
@@ -29,6 +34,10 @@ async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
   ];
   const [ours, plainNew, noIdle] = managers.map((m) => m.sql());
   const plain = postgres(url, { max, onnotice: () => {} });
+  // The same plain client twice shows the noise floor; the CJS build is the copy the manager loads (require).
+  const plain2 = postgres(url, { max, onnotice: () => {} });
+  const pgCjs = createRequire(import.meta.url)('postgres') as typeof postgres;
+  const plainCjs = pgCjs(url, { max, onnotice: () => {} });
   // The previous defaults: a plain client with idle_timeout 30 and no keeper. Measured with 29 s: Node files
   // timers per duration, and the new pool's keeper would otherwise cover a 30 s timer in this process too.
   const oldDefaults = postgres(url, {
@@ -60,7 +69,22 @@ async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
     };
   }
   try {
-    for (const s of [ours!, plain, oldDefaults, plainNew!, noIdle!]) await s`select 1`;
+    for (const s of [ours!, plain, plain2, plainCjs, oldDefaults, plainNew!, noIdle!]) await s`select 1`;
+    const one = (s: postgres.Sql) => () => s`select 1`;
+    await perCallGroup(report, {
+      title: `clients per call: select 1, the manager's client vs plain postgres.js (max ${max})`,
+      rounds: 20,
+      perRound: 500,
+      cases: [
+        { name: 'manager.sql(), new defaults', fn: one(ours!) },
+        { name: 'plain postgres(url)', baseline: true, fn: one(plain) },
+        { name: 'plain postgres(url), a second client', baseline: true, fn: one(plain2) },
+        { name: 'plain postgres(url), CJS build', baseline: true, fn: one(plainCjs) },
+        { name: 'previous defaults', baseline: true, fn: one(oldDefaults) },
+        { name: 'track/monitor off', baseline: true, fn: one(plainNew!) },
+        { name: 'tracked + monitored, idle_timeout 0', baseline: true, fn: one(noIdle!) },
+      ],
+    });
     await report.group({
       title: `select 1, ${BATCH} sequential per sample: the manager's client vs plain postgres.js (max ${max})`,
       unit: 'queries',
@@ -114,7 +138,7 @@ async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
     });
   } finally {
     await Promise.all(managers.map((m) => m.closeAll({ timeoutMs: 5000 })));
-    await Promise.all([plain.end({ timeout: 2 }), oldDefaults.end({ timeout: 2 })]);
+    await Promise.all([plain, plain2, plainCjs, oldDefaults].map((c) => c.end({ timeout: 2 })));
   }
 }
 

@@ -2,15 +2,19 @@
  * The data path's overhead: the client manager's Postgres client (tracked by dbkit/query and monitored by
  * dbkit/monitoring through one hook layer, the default) against raw postgres.js on the same server,
  * interleaved in one run, on `select 1` as a tagged template and through `unsafe()` (drizzle's path).
- * Each sample is a batch of sequential round trips on the pool's one busy connection. Besides the harness's
- * median ratios, the min ratios are printed (the fastest sample of each case, least disturbed by noise).
+ * First interleaved call by call (bench/per-call.ts: the figure to read; a second identical raw client shows the
+ * noise floor), then in batches of sequential round trips on the pool's one busy connection per sample (where
+ * the scheduler put that connection's backend shows in those ratios). Besides the harness's median ratios, the
+ * min ratios are printed (the fastest sample of each case, least disturbed by noise).
  * Baselines: each wrapper alone, and instrument() without call sites.
  */
+import { createRequire } from 'node:module';
 import postgres from 'postgres';
 import { createClientManager } from '../src/clients/index.js';
 import { monitorPool } from '../src/monitoring/index.js';
 import { instrument, type QueryEvent, trackQueries } from '../src/query/index.js';
 import type { BenchCase, BenchReport } from './harness.js';
+import { perCallGroup } from './per-call.js';
 import { benchDatabase } from './services.js';
 
 /** Wraps the cases so their samples are kept here too: the harness reports medians, we add the minimum. */
@@ -79,7 +83,12 @@ export default async function (report: BenchReport): Promise<void> {
   const withListener = instrument(monitorPool(postgres(database.url, { onnotice: () => {} })).sql, {
     onQuery,
   });
-  const clients = [raw, instOnly, monOnly, noSite, ours, withListener];
+  // The same raw client twice shows the noise floor; the CJS build is the copy the manager loads (require).
+  const raw2 = postgres(database.url, { onnotice: () => {} });
+  const rawCjs = (createRequire(import.meta.url)('postgres') as typeof postgres)(database.url, {
+    onnotice: () => {},
+  });
+  const clients = [raw, raw2, rawCjs, instOnly, monOnly, noSite, ours, withListener];
   try {
     await raw`create table rows1k (id int primary key, name text not null, n int not null)`;
     await raw`insert into rows1k select g, 'name ' || g, g % 97 from generate_series(1, 1000) g`;
@@ -92,6 +101,23 @@ export default async function (report: BenchReport): Promise<void> {
     const unsafe = (s: postgres.Sql) => async () => {
       for (let i = 0; i < batch; i++) await s.unsafe('select 1');
     };
+    for (const [label, one] of [
+      ['select 1 (tagged template)', (s: postgres.Sql) => () => s`select 1`],
+      ["sql.unsafe('select 1') (drizzle's path)", (s: postgres.Sql) => () => s.unsafe('select 1')],
+    ] as const)
+      await perCallGroup(report, {
+        title: `query per call: ${label}`,
+        rounds: 20,
+        perRound: 400,
+        cases: [
+          { name: 'manager.sql() (tracked + monitored)', fn: one(ours) },
+          { name: 'raw postgres.js', baseline: true, fn: one(raw) },
+          { name: 'raw postgres.js, a second client', baseline: true, fn: one(raw2) },
+          { name: 'raw postgres.js, CJS build', baseline: true, fn: one(rawCjs) },
+          { name: 'instrument() only', baseline: true, fn: one(instOnly) },
+          { name: 'monitorPool() only', baseline: true, fn: one(monOnly) },
+        ],
+      });
     for (const [label, loop] of [
       ['select 1 (tagged template)', tagged],
       ["sql.unsafe('select 1') (drizzle's path)", unsafe],
