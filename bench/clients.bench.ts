@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { createClientManager } from '../src/clients/index.js';
 import type { BenchCase, BenchReport } from './harness.js';
-import { perCallGroup } from './per-call.js';
+import { perCallGroup, reconnectAll } from './per-call.js';
 import { benchDatabase, benchRedis } from './services.js';
 
 const REQUESTS = 100;
@@ -38,6 +38,8 @@ async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
   const plain2 = postgres(url, { max, onnotice: () => {} });
   const pgCjs = createRequire(import.meta.url)('postgres') as typeof postgres;
   const plainCjs = pgCjs(url, { max, onnotice: () => {} });
+  // Ends the other sessions between rounds of the per-call group: every round gets new backends.
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
   // The previous defaults: a plain client with idle_timeout 30 and no keeper. Measured with 29 s: Node files
   // timers per duration, and the new pool's keeper would otherwise cover a 30 s timer in this process too.
   const oldDefaults = postgres(url, {
@@ -75,6 +77,7 @@ async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
       title: `clients per call: select 1, the manager's client vs plain postgres.js (max ${max})`,
       rounds: 20,
       perRound: 500,
+      between: reconnectAll(admin),
       cases: [
         { name: 'manager.sql(), new defaults', fn: one(ours!) },
         { name: 'plain postgres(url)', baseline: true, fn: one(plain) },
@@ -138,7 +141,7 @@ async function defaultsGroup(report: BenchReport, url: string): Promise<void> {
     });
   } finally {
     await Promise.all(managers.map((m) => m.closeAll({ timeoutMs: 5000 })));
-    await Promise.all([plain, plain2, plainCjs, oldDefaults].map((c) => c.end({ timeout: 2 })));
+    await Promise.all([plain, plain2, plainCjs, oldDefaults, admin].map((c) => c.end({ timeout: 2 })));
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Interleaving per call, for overheads of a few percent on a call of tens of microseconds: every case makes
- * one call in turn (order rotated on every step), each call timed on its own. Batches of sequential calls
+ * one call in turn (in a new random order on every step), each call timed on its own. Batches of sequential calls
  * per case (the harness's runGroup) leave each case on one connection for a whole sample, and on this 2-core
  * VM two identical postgres.js clients then differ by up to 10% in a run, depending on where the scheduler
  * put their backends; alternating call by call puts every case through the same machine states, and identical
@@ -26,6 +26,23 @@ export interface PerCallSpec {
   perRound?: number;
   /** Untimed calls of each case first (default 200). */
   warmup?: number;
+  /**
+   * Runs before every round, untimed, followed by 20 untimed calls of each case: e.g. closing every
+   * connection so each round gets new backends, placed anew by the scheduler.
+   */
+  between?: () => unknown | Promise<unknown>;
+}
+
+/** A small seeded PRNG (mulberry32): the same call orders in every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 const sortedCopy = (xs: ArrayLike<number>) => Float64Array.from(xs).sort();
@@ -55,11 +72,24 @@ export async function perCallGroup(
   const all = cases.map(() => new Float64Array(rounds * perRound));
   const roundMedians = cases.map(() => [] as number[]);
   const k = cases.length;
+  const random = prng(0x5eed);
+  const order = cases.map((_, i) => i);
   for (let r = 0; r < rounds; r++) {
+    if (spec.between) {
+      await spec.between();
+      // A client may learn that its connection closed only from the first call after: that one may fail.
+      for (const c of cases) await Promise.resolve(c.fn()).catch(() => undefined);
+      for (let i = 0; i < 20; i++) for (const c of cases) await c.fn();
+    }
     const lat = cases.map(() => new Float64Array(perRound));
     for (let i = 0; i < perRound; i++) {
+      // A new random order on every step: no case always follows the same one.
+      for (let j = k - 1; j > 0; j--) {
+        const x = Math.floor(random() * (j + 1));
+        [order[j], order[x]] = [order[x]!, order[j]!];
+      }
       for (let j = 0; j < k; j++) {
-        const c = (i + j + r) % k;
+        const c = order[j]!;
         const t0 = performance.now();
         await cases[c]!.fn();
         lat[c]![i] = performance.now() - t0;
@@ -72,7 +102,9 @@ export async function perCallGroup(
   }
   const stats = new Map<string, { p10: number; median: number }>();
   const oi = cases.indexOf(ours[0]!);
-  console.log(`\n${spec.title} (${rounds} rounds x ${perRound} calls per case, interleaved call by call)`);
+  console.log(
+    `\n${spec.title} (${rounds} rounds x ${perRound} calls per case, interleaved call by call${spec.between ? ', new connections every round' : ''})`,
+  );
   const width = Math.max(...cases.map((c) => c.name.length)) + 2;
   console.log(`${'case'.padEnd(width)}  p10 us  median us  mean us  median vs ours`);
   const sorted = all.map(sortedCopy);
@@ -106,4 +138,29 @@ export async function perCallGroup(
     });
   });
   return stats;
+}
+
+/**
+ * A `between` for Postgres: ends every other session on the client's database (each client reconnects on
+ * its next query, to a new backend) and waits until they are gone.
+ *
+ * @example
+ * ```ts
+ * await perCallGroup(report, { title, cases, between: reconnectAll(admin) });
+ * ```
+ */
+export function reconnectAll(
+  admin: (s: TemplateStringsArray) => PromiseLike<unknown[]>,
+): () => Promise<void> {
+  return async () => {
+    await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`;
+    for (let i = 0; i < 100; i++) {
+      const left =
+        (await admin`select 1 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`) as unknown[];
+      if (left.length === 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // The clients' sockets see the server's close in the next turns of the event loop.
+    await new Promise((r) => setTimeout(r, 20));
+  };
 }

@@ -14,7 +14,7 @@ import { createClientManager } from '../src/clients/index.js';
 import { monitorPool } from '../src/monitoring/index.js';
 import { instrument, type QueryEvent, trackQueries } from '../src/query/index.js';
 import type { BenchCase, BenchReport } from './harness.js';
-import { perCallGroup } from './per-call.js';
+import { perCallGroup, reconnectAll } from './per-call.js';
 import { benchDatabase } from './services.js';
 
 /** Wraps the cases so their samples are kept here too: the harness reports medians, we add the minimum. */
@@ -88,7 +88,9 @@ export default async function (report: BenchReport): Promise<void> {
   const rawCjs = (createRequire(import.meta.url)('postgres') as typeof postgres)(database.url, {
     onnotice: () => {},
   });
-  const clients = [raw, raw2, rawCjs, instOnly, monOnly, noSite, ours, withListener];
+  // Ends the other sessions between rounds of the per-call groups: every round gets new backends.
+  const admin = postgres(database.url, { max: 1, onnotice: () => {} });
+  const clients = [raw, raw2, rawCjs, instOnly, monOnly, noSite, ours, withListener, admin];
   try {
     await raw`create table rows1k (id int primary key, name text not null, n int not null)`;
     await raw`insert into rows1k select g, 'name ' || g, g % 97 from generate_series(1, 1000) g`;
@@ -109,6 +111,7 @@ export default async function (report: BenchReport): Promise<void> {
         title: `query per call: ${label}`,
         rounds: 20,
         perRound: 400,
+        between: reconnectAll(admin),
         cases: [
           { name: 'manager.sql() (tracked + monitored)', fn: one(ours) },
           { name: 'raw postgres.js', baseline: true, fn: one(raw) },
