@@ -13,6 +13,7 @@ import postgres from 'postgres';
 import { createClientManager } from '../src/clients/index.js';
 import { monitorPool } from '../src/monitoring/index.js';
 import { instrument, type QueryEvent, trackQueries } from '../src/query/index.js';
+import { cannedSocket } from './fixtures/canned-pg.js';
 import type { BenchCase, BenchReport } from './harness.js';
 import { perCallGroup, reconnectAll } from './per-call.js';
 import { benchDatabase } from './services.js';
@@ -121,6 +122,40 @@ export default async function (report: BenchReport): Promise<void> {
           { name: 'monitorPool() only', baseline: true, fn: one(monOnly) },
         ],
       });
+    // No server in the loop: the client-side cost alone, on a socket that answers every query at once.
+    const canned = { socket: cannedSocket, fetch_types: false, idle_timeout: 0, onnotice: () => {} };
+    const cjs = createRequire(import.meta.url)('postgres') as typeof postgres;
+    const cannedRaw = cjs({ ...canned, host: 'canned' } as postgres.Options<Record<string, never>>);
+    const cannedManager = createClientManager({
+      env: {},
+      databaseUrl: 'postgres://canned@canned/canned',
+      pool: { idle_timeout: 0 },
+      postgres: canned as never,
+    });
+    try {
+      const cannedOurs = cannedManager.sql();
+      const cannedInst = instrument(
+        cjs({ ...canned, host: 'canned' } as postgres.Options<Record<string, never>>),
+      );
+      for (const [label, one] of [
+        ['select 1 (tagged template)', (s: postgres.Sql) => () => s`select 1`],
+        ["sql.unsafe('select 1')", (s: postgres.Sql) => () => s.unsafe('select 1')],
+      ] as const)
+        await perCallGroup(report, {
+          title: `query, no server in the loop (a canned-reply socket): ${label}`,
+          rounds: 20,
+          perRound: 1000,
+          cases: [
+            { name: 'manager.sql() (tracked + monitored)', fn: one(cannedOurs) },
+            { name: 'raw postgres.js (CJS build, as the manager)', baseline: true, fn: one(cannedRaw) },
+            { name: 'instrument() only', baseline: true, fn: one(cannedInst) },
+          ],
+        });
+      await cannedInst.end({ timeout: 1 });
+    } finally {
+      await cannedManager.closeAll({ timeoutMs: 2000 });
+      await cannedRaw.end({ timeout: 1 });
+    }
     for (const [label, loop] of [
       ['select 1 (tagged template)', tagged],
       ["sql.unsafe('select 1') (drizzle's path)", unsafe],
