@@ -22,8 +22,6 @@
  * Queries through the raw client (or another view) are not seen by this view's subscribers.
  */
 
-import { performance } from 'node:perf_hooks';
-
 /** Where a query runs: a pooled connection, inside `sql.begin`, or on a `sql.reserve()` connection. */
 export type PgConnectionKind = 'pool' | 'transaction' | 'reserved';
 /** How the query ran: a normal query, COPY through a stream, or a cursor. */
