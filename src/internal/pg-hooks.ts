@@ -101,8 +101,14 @@ export interface PgViewState extends PgViewInfo {
   readonly overrides?: Readonly<Record<string, unknown>>;
 }
 
-// Symbol.for: the ESM and CJS builds of dbkit loaded in one process recognise each other's views.
-const VIEW = Symbol.for('dbkit.pg-hooks.view');
+// Every view's state, in one WeakMap per process under a Symbol.for key: the ESM and CJS builds of dbkit loaded
+// in one process recognise each other's views.
+const REGISTRY_KEY = Symbol.for('dbkit.pg-hooks.views');
+const holder = globalThis as Record<PropertyKey, unknown>;
+holder[REGISTRY_KEY] ??= new WeakMap<object, PgViewState>();
+const registry = holder[REGISTRY_KEY] as WeakMap<object, PgViewState>;
+// The names of the hooked entry points.
+const HOOKED = ['unsafe', 'file', 'begin', 'savepoint', 'reserve', 'notify'] as const;
 
 type AnyFn = (...args: unknown[]) => unknown;
 // The template of postgres.js' notify(): `select pg_notify(${channel}, ${'' + payload})`.
@@ -259,7 +265,8 @@ function startQuery(h: QueryHook, q: PgQuery): void {
  * query is executed.
  */
 function viewHandler(): (q: PgQuery) => unknown {
-  return function handle(query: PgQuery): unknown {
+  // Anonymous: see hookedEntry (keepNames).
+  return (query: PgQuery): unknown => {
     const h = (query as HookedQuery)[HOOK];
     // postgres.js 3.4 bug: a query cancelled before it ran is rejected at once, but awaiting it still
     // dispatches it; Connection.execute() then returns early and the pool moves the connection to its
@@ -337,7 +344,7 @@ function scopedArgs(args: unknown[], view: PgViewState, connection: PgConnection
   const i = args.findIndex((a) => typeof a === 'function');
   if (i >= 0) {
     const fn = args[i] as AnyFn;
-    args[i] = (tx: object) => fn(makeView(inner(view, tx, connection)));
+    args[i] = (tx: object) => fn(makeView(inner(view, tx, connection), true));
   }
   return args;
 }
@@ -347,79 +354,27 @@ function inner(view: PgViewState, raw: object, connection: PgConnectionKind): Pg
   return { raw, subscribers: view.subscribers, connection, holdsSlot: false };
 }
 
+const isHooked = (key: string): key is (typeof HOOKED)[number] =>
+  (HOOKED as ReadonlyArray<string>).includes(key);
+
 /**
- * A view is a real function, not a Proxy: calling a Proxy (even one with no traps) made every query's objects
- * survive V8's young-generation collections in postgres.js' hot path (measured on a canned-reply socket with
- * no server in the loop: scavenges of 3.5-4 ms instead of 0.4-0.6 ms, +2-4 us per `select 1`), which was most of
- * the hook layer's cost. So the view mirrors the raw object's own properties (same keys, order and attributes:
- * spreading, describing and `Reflect.ownKeys` see what they see on the raw client, on postgres.js' strict ESM
- * and sloppy-mode CJS builds alike), with its own functions in place of the ones it hooks, and inherits from a
- * carrier of its state whose prototype is the raw object (a property postgres.js added later is still read).
- * postgres.js assigns its properties before it hands a client, transaction or reserved connection out.
+ * A view's function for one hooked entry point of its raw object. Module-level, and every function it makes is
+ * returned anonymous: dbkit's bundle keeps function names (esbuild `keepNames`), which costs a
+ * `defineProperty` for every named closure made, and a scoped view is made per transaction.
  */
-function makeView<T extends object>(state: PgViewState): T {
-  const overrides = state.overrides;
-  const raw = state.raw as AnyFn & Record<PropertyKey, AnyFn>;
-  const handle = viewHandler();
-  // The caller's arity, without a rest array (see factory below).
-  const view = {
-    sql(a?: unknown, b?: unknown, c?: unknown, d?: unknown): unknown {
-      // biome-ignore lint/complexity/noArguments: the caller's arity, without a rest array
-      const n = arguments.length;
-      const q =
-        n === 1
-          ? raw(a)
-          : n === 2
-            ? raw(a, b)
-            : n === 3
-              ? raw(a, b, c)
-              : n === 4
-                ? raw(a, b, c, d)
-                : // biome-ignore lint/complexity/noArguments: no or more than four arguments
-                  Reflect.apply(raw, undefined, Array.prototype.slice.call(arguments));
-      const strings = a as { raw?: unknown } | null | undefined;
-      // Only a tagged template makes a Query; sql('name') and sql([...]) make helpers.
-      if (strings != null && typeof strings === 'object' && strings.raw !== undefined && isQuery(q))
-        hookQuery(q, state, handle, strings, undefined, view);
-      return q;
-    },
-  }.sql as AnyFn;
-  const factory = (key: 'unsafe' | 'file'): AnyFn => {
-    const orig = raw[key]!;
-    // Named parameters and postgres.js' own arity (unsafe() and file() read arguments.length), not a rest
-    // array passed on with apply(): with that, every query's objects survived young-generation GCs (V8
-    // kept them alive until the next full GC), which cost ~10 us per query in a tight loop.
-    const wrapped = function (this: unknown, a?: unknown, b?: unknown, c?: unknown): unknown {
-      // biome-ignore lint/complexity/noArguments: the caller's arity, without a rest array (see above)
-      const n = arguments.length;
-      const q =
-        n === 1
-          ? orig.call(state.raw, a)
-          : n === 2
-            ? orig.call(state.raw, a, b)
-            : n === 3
-              ? orig.call(state.raw, a, b, c)
-              : // biome-ignore lint/complexity/noArguments: more than three arguments, rare
-                orig.apply(state.raw, Array.prototype.slice.call(arguments));
-      if (isQuery(q))
-        hookQuery(
-          q,
-          state,
-          handle,
-          undefined,
-          key === 'unsafe' && typeof a === 'string' ? a : undefined,
-          wrapped,
-        );
-      return q;
-    };
-    return wrapped;
-  };
-  const own: Record<string, () => unknown> = {
-    unsafe: () => factory('unsafe'),
-    file: () => factory('file'),
-    begin:
-      () =>
-      (...args: unknown[]) => {
+function hookedEntry(
+  key: (typeof HOOKED)[number],
+  state: PgViewState,
+  view: AnyFn,
+  handle: (q: PgQuery) => unknown,
+): AnyFn {
+  const raw = state.raw as Record<PropertyKey, AnyFn>;
+  switch (key) {
+    case 'unsafe':
+    case 'file':
+      return queryEntry(key, state, handle);
+    case 'begin':
+      return (...args: unknown[]) => {
         const tokens = scopeStart(state, 'transaction');
         let p: Promise<unknown>;
         try {
@@ -438,21 +393,19 @@ function makeView<T extends object>(state: PgViewState): T {
             throw e;
           },
         );
-      },
-    savepoint:
-      () =>
-      (...args: unknown[]) => {
+      };
+    case 'savepoint':
+      return (...args: unknown[]) => {
         const first = args[0] as { raw?: unknown } | undefined;
         // savepoint`...` runs one statement in a savepoint: run it through the savepoint's view.
         if (first && typeof first === 'object' && Array.isArray(first.raw))
           return raw.savepoint!.call(state.raw, (sp: object) =>
-            makeView<AnyFn>(inner(state, sp, state.connection))(...args),
+            makeView<AnyFn>(inner(state, sp, state.connection), true)(...args),
           );
         return raw.savepoint!.apply(state.raw, scopedArgs(args, state, state.connection));
-      },
-    reserve:
-      () =>
-      async (...args: unknown[]) => {
+      };
+    case 'reserve':
+      return async (...args: unknown[]) => {
         const tokens = scopeStart(state, 'reservation');
         let reserved: Record<string, AnyFn>;
         try {
@@ -461,39 +414,167 @@ function makeView<T extends object>(state: PgViewState): T {
           scopeEnd(state, 'reservation', tokens, e);
           throw e;
         }
-        let released = false;
-        const release = () => {
-          if (!released) {
-            released = true;
-            scopeEnd(state, 'reservation', tokens, undefined);
-          }
-          return reserved.release!();
-        };
-        return makeView({ ...inner(state, reserved, 'reserved'), overrides: { release } });
-      },
-    // postgres.js' notify() runs this very query on its own raw client, out of the subscribers' sight
-    // (src/index.js notify()); run it through the view instead.
-    notify: () => async (channel: unknown, payload: unknown) =>
-      await (view as unknown as (s: TemplateStringsArray, ...a: unknown[]) => Promise<unknown>)(
-        NOTIFY,
-        channel,
-        `${payload}`,
-      ),
-  };
-  // The method's own `length` and `name` go, so the keys come in the raw object's order.
-  for (const key of Reflect.ownKeys(view)) delete (view as unknown as Record<PropertyKey, unknown>)[key];
-  const descriptors = Object.getOwnPropertyDescriptors(raw);
-  for (const key of Reflect.ownKeys(descriptors)) {
-    const d = descriptors[key as string]!;
-    if (typeof key === 'string' && 'value' in d) {
-      if (overrides && key in overrides) d.value = overrides[key];
-      else if (typeof d.value === 'function' && Object.hasOwn(own, key)) d.value = own[key]!();
-    }
-    Object.defineProperty(view, key, d);
+        return makeView(
+          {
+            ...inner(state, reserved, 'reserved'),
+            overrides: { release: releaseOnce(state, tokens, reserved) },
+          },
+          true,
+        );
+      };
+    case 'notify':
+      // postgres.js' notify() runs this very query on its own raw client, out of the subscribers' sight
+      // (src/index.js notify()); run it through the view instead.
+      return async (channel: unknown, payload: unknown) =>
+        await (view as unknown as (s: TemplateStringsArray, ...a: unknown[]) => Promise<unknown>)(
+          NOTIFY,
+          channel,
+          `${payload}`,
+        );
   }
-  const carrier = Object.create(raw) as Record<PropertyKey, unknown>;
-  Object.defineProperty(carrier, VIEW, { value: state });
-  Object.setPrototypeOf(view, carrier);
+}
+
+/** A reserved view's release(): ends the reservation scope once, then releases the connection. */
+function releaseOnce(state: PgViewState, tokens: unknown[], reserved: Record<string, AnyFn>): AnyFn {
+  let released = false;
+  return () => {
+    if (!released) {
+      released = true;
+      scopeEnd(state, 'reservation', tokens, undefined);
+    }
+    return reserved.release!();
+  };
+}
+
+/** The view's unsafe() or file(): postgres.js' function, and the query it makes hooked. */
+function queryEntry(key: 'unsafe' | 'file', state: PgViewState, handle: (q: PgQuery) => unknown): AnyFn {
+  const orig = (state.raw as Record<string, AnyFn>)[key]!;
+  // `below` for call-site stacks: this very function (a member assignment names nothing for keepNames).
+  const self: { fn: AnyFn } = { fn: orig };
+  // Named parameters and postgres.js' own arity (unsafe() and file() read arguments.length), not a rest
+  // array passed on with apply(): with that, every query's objects survived young-generation GCs (V8
+  // kept them alive until the next full GC), which cost ~10 us per query in a tight loop.
+  self.fn = function (this: unknown, a?: unknown, b?: unknown, c?: unknown): unknown {
+    // biome-ignore lint/complexity/noArguments: the caller's arity, without a rest array (see above)
+    const n = arguments.length;
+    const q =
+      n === 1
+        ? orig.call(state.raw, a)
+        : n === 2
+          ? orig.call(state.raw, a, b)
+          : n === 3
+            ? orig.call(state.raw, a, b, c)
+            : // biome-ignore lint/complexity/noArguments: more than three arguments, rare
+              orig.apply(state.raw, Array.prototype.slice.call(arguments));
+    if (isQuery(q))
+      hookQuery(
+        q,
+        state,
+        handle,
+        undefined,
+        key === 'unsafe' && typeof a === 'string' ? a : undefined,
+        self.fn,
+      );
+    return q;
+  };
+  return self.fn;
+}
+
+/**
+ * A view is a real function, not a Proxy: calling a Proxy (even one with no traps) made every query's objects
+ * survive V8's young-generation collections in postgres.js' hot path (measured on a canned-reply socket with
+ * no server in the loop: scavenges of 3.5-4 ms instead of 0.4-0.6 ms, +2-4 us per `select 1`), which was most of
+ * the hook layer's cost. So the view mirrors the raw object's own properties (same keys, order and attributes:
+ * spreading, describing and `Reflect.ownKeys` see what they see on the raw client, on postgres.js' strict ESM
+ * and sloppy-mode CJS builds alike), with its own functions in place of the ones it hooks. postgres.js assigns
+ * its properties before it hands a client, transaction or reserved connection out; a property replaced on the
+ * raw object later is not seen through the view, and a property set on the view stays on the view.
+ * - A pool's view (made once per wrapper) inherits from a carrier whose prototype is the raw object: a
+ *   property added to the raw client later is read through the view, and hooked functions the raw client only
+ *   inherits (a lazy client behind a Proxy or a prototype) are hooked on the carrier.
+ * - A scoped view (a transaction, savepoint or reservation: one per scope, so its cost counts, ~4 us) copies
+ *   postgres.js' enumerable data properties and defines only the function's own intrinsics (prototype, and
+ *   the CJS build's arguments/caller); it keeps Function.prototype.
+ */
+function makeView<T extends object>(state: PgViewState, scoped = false): T {
+  const overrides = state.overrides;
+  const raw = state.raw as AnyFn & Record<PropertyKey, AnyFn>;
+  const handle = viewHandler();
+  // The caller's arity, without a rest array (see factory below).
+  const fn = {
+    // One declared parameter, like postgres.js' sql(strings, ...args): `length` and `name` are already the raw
+    // function's (the defaults do not count in `length`).
+    sql(
+      a?: unknown,
+      b: unknown = undefined,
+      c: unknown = undefined,
+      d: unknown = undefined,
+      e: unknown = undefined,
+      f: unknown = undefined,
+    ): unknown {
+      // biome-ignore lint/complexity/noArguments: the caller's arity, without a rest array
+      const n = arguments.length;
+      const q =
+        n === 1
+          ? raw(a)
+          : n === 2
+            ? raw(a, b)
+            : n === 3
+              ? raw(a, b, c)
+              : n === 4
+                ? raw(a, b, c, d)
+                : n === 5
+                  ? raw(a, b, c, d, e)
+                  : n === 6
+                    ? raw(a, b, c, d, e, f)
+                    : // biome-ignore lint/complexity/noArguments: none or more than six arguments
+                      Reflect.apply(raw, undefined, Array.prototype.slice.call(arguments));
+      const strings = a as { raw?: unknown } | null | undefined;
+      // Only a tagged template makes a Query; sql('name') and sql([...]) make helpers.
+      if (strings != null && typeof strings === 'object' && strings.raw !== undefined && isQuery(q))
+        hookQuery(q, state, handle, strings, undefined, view);
+      return q;
+    },
+  }.sql as AnyFn;
+  // A raw object that cannot be called (a lazy client behind an object) gets a view that cannot be either.
+  const view: AnyFn = typeof raw === 'function' ? fn : (Object.create(null) as AnyFn);
+  const own = (key: (typeof HOOKED)[number]) => hookedEntry(key, state, view, handle);
+  if (scoped && typeof raw === 'function') {
+    // postgres.js' objects: the function's own intrinsics, then enumerable data properties (Object.assign).
+    if (view.length !== raw.length) Object.defineProperty(view, 'length', { value: raw.length });
+    if (view.name !== raw.name) Object.defineProperty(view, 'name', { value: raw.name });
+    // A sloppy-mode function's own `arguments` and `caller` are native accessors that walk the stack when
+    // read (~8 us each): define what they report outside a call instead of reading them.
+    if (Object.hasOwn(raw, 'arguments')) Object.defineProperty(view, 'arguments', { value: null });
+    if (Object.hasOwn(raw, 'caller')) Object.defineProperty(view, 'caller', { value: null });
+    if (Object.hasOwn(raw, 'prototype'))
+      Object.defineProperty(view, 'prototype', { value: raw.prototype, writable: true });
+    // Not Object.assign: it reads every own property's descriptor, the stack-walking ones included (~17 us).
+    const target = view as unknown as Record<string, unknown>;
+    for (const key of Object.keys(raw)) target[key] = raw[key];
+    for (const key of HOOKED)
+      if (typeof raw[key] === 'function') (view as unknown as Record<string, unknown>)[key] = own(key);
+  } else {
+    // The method's own `length` and `name` go, so the keys come in the raw object's order.
+    for (const key of Reflect.ownKeys(view)) delete (view as unknown as Record<PropertyKey, unknown>)[key];
+    const descriptors = Object.getOwnPropertyDescriptors(raw);
+    for (const key of Reflect.ownKeys(descriptors)) {
+      const d = descriptors[key as string]!;
+      if (typeof key === 'string' && 'value' in d && typeof d.value === 'function' && isHooked(key))
+        d.value = own(key);
+      Object.defineProperty(view, key, d);
+    }
+    const carrier = Object.create(raw) as Record<PropertyKey, unknown>;
+    // Hooked functions the raw object has but not as its own data properties are hooked here.
+    for (const key of HOOKED)
+      if (!Object.hasOwn(view, key) && typeof raw[key] === 'function')
+        Object.defineProperty(carrier, key, { value: own(key), writable: true, configurable: true });
+    Object.setPrototypeOf(view, carrier);
+  }
+  if (overrides)
+    for (const key of Object.keys(overrides))
+      (view as unknown as Record<string, unknown>)[key] = overrides[key];
+  registry.set(view, state);
   return view as unknown as T;
 }
 
@@ -507,8 +588,7 @@ function makeView<T extends object>(state: PgViewState): T {
  */
 export function viewState(sql: unknown): PgViewState | undefined {
   if ((typeof sql !== 'function' && typeof sql !== 'object') || sql === null) return undefined;
-  const s = (sql as Record<PropertyKey, unknown>)[VIEW] as PgViewState | undefined;
-  return s && typeof s === 'object' && Array.isArray(s.subscribers) ? s : undefined;
+  return registry.get(sql);
 }
 
 /**

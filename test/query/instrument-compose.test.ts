@@ -460,6 +460,16 @@ describe('instrument x monitorPool: every wrapper stack on every query kind', ()
   });
 });
 
+/** Every own property's attributes, and its value where the view does not replace it. */
+function shape(o: object, replaced: ReadonlyArray<string>): unknown[] {
+  return Reflect.ownKeys(o).map((key) => {
+    const d = Object.getOwnPropertyDescriptor(o, key)!;
+    const kept = typeof key === 'string' && replaced.includes(key) ? 'replaced' : d.value;
+    return [key, d.writable, d.enumerable, d.configurable, 'value' in d ? kept : [d.get, d.set]];
+  });
+}
+const HOOKED = ['unsafe', 'file', 'begin', 'savepoint', 'reserve', 'notify', 'release'];
+
 describe('a view stays an ordinary object to reflection', () => {
   // postgres.js' CJS build (what require('postgres') loads) is sloppy-mode code: its `sql` function has own
   // non-configurable `arguments` and `caller`. A view whose Proxy target is not the raw client breaks the Proxy
@@ -479,6 +489,7 @@ describe('a view stays an ordinary object to reflection', () => {
           Object.keys(Object.getOwnPropertyDescriptors(raw)).sort(),
         );
         expect(Reflect.ownKeys(view)).toEqual(Reflect.ownKeys(raw));
+        expect(shape(view, HOOKED)).toEqual(shape(raw, HOOKED));
         expect(typeof view).toBe('function');
         // Not a Proxy: calling one (even without traps) made every query's objects survive V8's young-generation
         // collections (see makeView in src/internal/pg-hooks.ts).
@@ -506,27 +517,62 @@ describe('a view stays an ordinary object to reflection', () => {
         const seen: string[] = [];
         await view.begin(async (tx) => {
           expect(types.isProxy(tx)).toBe(false);
+          expect(rawSql(tx)).not.toBe(tx);
           expect(Reflect.ownKeys(tx)).toEqual(Reflect.ownKeys(rawSql(tx)));
-          expect(tx.unsafe).not.toBe(rawSql(tx).unsafe);
+          expect(shape(tx, HOOKED)).toEqual(shape(rawSql(tx), HOOKED));
+          for (const key of ['unsafe', 'file', 'savepoint', 'notify'] as const)
+            expect(tx[key], key).not.toBe(rawSql(tx)[key]);
           const [a] = await tx`select 1 as a`;
           seen.push(`tx ${a!.a}`);
           await tx.savepoint(async (sp) => {
+            expect(rawSql(sp)).not.toBe(sp);
             expect(Reflect.ownKeys(sp)).toEqual(Reflect.ownKeys(rawSql(sp)));
+            expect(shape(sp, HOOKED)).toEqual(shape(rawSql(sp), HOOKED));
             const [b] = await sp.unsafe('select 2 as b');
             seen.push(`sp ${b!.b}`);
           });
         });
         const reserved = await view.reserve();
         try {
+          expect(rawSql(reserved)).not.toBe(reserved);
+          expect(reserved.release).not.toBe(rawSql(reserved).release);
           expect(Reflect.ownKeys(reserved)).toEqual(Reflect.ownKeys(rawSql(reserved)));
+          expect(shape(reserved, HOOKED)).toEqual(shape(rawSql(reserved), HOOKED));
           const [c] = await reserved`select 3 as c`;
           seen.push(`reserved ${c!.c}`);
         } finally {
           reserved.release();
         }
         expect(seen).toEqual(['tx 1', 'sp 2', 'reserved 3']);
+        // Every query above went through the views' hooks.
+        expect(monitorPool(view).stats().total.queries).toBe(3);
       } finally {
         await client.end({ timeout: 1 });
       }
     });
+
+  it('hooks a lazy client whose methods come from a Proxy (drizzle on it: execute and a transaction)', async () => {
+    let real: postgres.Sql | undefined;
+    const client = () => {
+      real ??= postgres(db.url, { max: 1, onnotice: () => {} });
+      return real;
+    };
+    // Connect on first use: nothing is an own property of the object drizzle gets.
+    const lazy = new Proxy({} as postgres.Sql, { get: (_t, key) => Reflect.get(client(), key) });
+    const events: string[] = [];
+    try {
+      const monitored = monitorPool(lazy);
+      const view = instrument(monitored.sql, { onQuery: (e) => events.push(e.sql) });
+      const d = drizzle(view);
+      await d.execute('select 1 as a');
+      await d.transaction(async (tx) => {
+        await tx.execute('select 2 as b');
+      });
+      expect(events).toContain('select 1 as a');
+      expect(events).toContain('select 2 as b');
+      expect(monitored.stats().total.queries).toBeGreaterThanOrEqual(2);
+    } finally {
+      await real?.end({ timeout: 1 });
+    }
+  });
 });
