@@ -102,6 +102,13 @@ function compare(
 ) {
   const o = stats(ours, WARMUP);
   const b = stats(base, WARMUP);
+  // Per-round samples (in round order, warmup dropped): shows whose variance decides a min-ratio miss.
+  const fmt = (key: string) =>
+    (samples.get(key) ?? [])
+      .slice(WARMUP)
+      .map((x) => x.toFixed(0))
+      .join(' ');
+  console.log(`${name} samples (ms, by round): ours ${fmt(ours)} | ${base} ${fmt(base)}`);
   for (const at of ['min', 'median'] as const)
     report.metric({
       name: `${name} (${at} sample)`,
