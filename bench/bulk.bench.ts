@@ -121,6 +121,11 @@ function compare(
 }
 const WARMUP = 1;
 const ROUNDS = 9;
+/**
+ * Room for all ROUNDS: the harness stops adding rounds after 60 s by default, which cut the insert groups (the
+ * drizzle and postgres.js baselines take seconds per round) to 5-7 samples and made the min ratios noisy.
+ */
+const MAX_MS = 240_000;
 const parts = new Set((process.env.DBKIT_BENCH_BULK ?? '').split(',').filter(Boolean));
 const run = (part: 'narrow' | 'wide' | 'update' | 'rss') => parts.size === 0 || parts.has(part);
 
@@ -181,6 +186,7 @@ export default async function (report: BenchReport): Promise<void> {
         unit: 'rows',
         rounds: ROUNDS,
         warmup: WARMUP,
+        maxMs: MAX_MS,
         cases: [
           {
             name: 'dbkit bulkInsert (auto: binary COPY)',
@@ -250,6 +256,7 @@ export default async function (report: BenchReport): Promise<void> {
         unit: 'rows',
         rounds: ROUNDS,
         warmup: WARMUP,
+        maxMs: MAX_MS,
         cases: [
           {
             name: 'dbkit bulkInsert (auto: binary COPY)',
