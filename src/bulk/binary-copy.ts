@@ -161,14 +161,20 @@ function writeMicros(w: ChunkWriter, ms: number): void {
   w.i32(loUs - carry * TWO32);
 }
 
-/** Same checks as columns.ts dateText: a valid Date in years 1..9999. */
+/** 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z in Unix milliseconds: years 1..9999 lie in between. */
+const YEAR1_MS = -62_135_596_800_000;
+const YEAR10000_MS = 253_402_300_800_000;
+
+/**
+ * Same checks as columns.ts dateText: a valid Date in years 1..9999 (compared as milliseconds: the UTC year is
+ * monotonic in the time value, and getUTCFullYear is costly per row).
+ */
 function dateMs(v: unknown): number {
   if (!(v instanceof Date)) throw new InvalidValue(`expected a Date, got ${typeName(v)}`);
   const t = v.getTime();
+  if (t >= YEAR1_MS && t < YEAR10000_MS) return t;
   if (Number.isNaN(t)) throw new InvalidValue('invalid Date (NaN time)');
-  const y = v.getUTCFullYear();
-  if (y < 1 || y > 9999) throw new InvalidValue(`Date year ${y} is outside the supported range 1..9999`);
-  return t;
+  throw new InvalidValue(`Date year ${v.getUTCFullYear()} is outside the supported range 1..9999`);
 }
 
 const f32 = new Float32Array(1);
@@ -416,7 +422,7 @@ const NUMERIC_PINF = 0xd000;
 const NUMERIC_NINF = 0xf000;
 
 /** numeric from its text (the same text the text encoder would send): base-10000 digits, weight, scale. */
-function writeNumericText(w: ChunkWriter, s: string): void {
+export function writeNumericText(w: ChunkWriter, s: string): void {
   const p = numericParts(s);
   if (p.special) {
     w.ensure(12);
@@ -460,13 +466,111 @@ function writeNumericText(w: ChunkWriter, s: string): void {
   }
 }
 
+/** Plain decimals up to this length take the one-scan path (no overflow possible: scale and weight stay small). */
+const NUMERIC_FAST_MAX = 1000;
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
+/**
+ * numeric from a plain decimal (`[+-]?digits[.digits]`, at least one digit, no spaces or exponent) scanned
+ * once, base-10000 digits written straight into the chunk: the same bytes as writeNumericText. False, with
+ * nothing written, for any other string (which the general path parses, or refuses, as before).
+ */
+export function writeNumericFast(w: ChunkWriter, s: string): boolean {
+  const n = s.length;
+  if (n === 0 || n > NUMERIC_FAST_MAX) return false;
+  let i = 0;
+  const c0 = s.charCodeAt(0);
+  const negative = c0 === 45;
+  if (negative || c0 === 43) i = 1;
+  const intStart = i;
+  while (i < n && isDigit(s.charCodeAt(i))) i++;
+  const intEnd = i;
+  let fracStart = i;
+  if (i < n && s.charCodeAt(i) === 46) {
+    fracStart = ++i;
+    while (i < n && isDigit(s.charCodeAt(i))) i++;
+  }
+  const fracEnd = i;
+  if (i !== n || (intEnd === intStart && fracEnd === fracStart)) return false;
+  // Digits by decimal exponent: s[intEnd - 1 - e] for e >= 0, s[fracStart - 1 - e] for e < 0.
+  let hiE = 0;
+  let k = intStart;
+  while (k < intEnd && s.charCodeAt(k) === 48) k++;
+  if (k < intEnd) hiE = intEnd - 1 - k;
+  else {
+    k = fracStart;
+    while (k < fracEnd && s.charCodeAt(k) === 48) k++;
+    if (k === fracEnd) {
+      // Zero (of any sign): no digits, the scale as written.
+      w.ensure(12);
+      w.i32(8);
+      w.i32(0);
+      w.i16(NUMERIC_POS);
+      w.i16(fracEnd - fracStart);
+      return true;
+    }
+    hiE = fracStart - 1 - k;
+  }
+  let loE: number;
+  k = fracEnd;
+  while (k > fracStart && s.charCodeAt(k - 1) === 48) k--;
+  if (k > fracStart) loE = fracStart - k;
+  else {
+    k = intEnd;
+    while (s.charCodeAt(k - 1) === 48) k--;
+    loE = intEnd - k;
+  }
+  const weight = Math.floor(hiE / 4);
+  const last = Math.floor(loE / 4);
+  const ndigits = weight - last + 1;
+  w.ensure(12 + ndigits * 2);
+  const b = w.buf;
+  let p = w.pos;
+  const len = 8 + ndigits * 2;
+  b[p] = 0;
+  b[p + 1] = 0;
+  b[p + 2] = len >>> 8;
+  b[p + 3] = len;
+  b[p + 4] = ndigits >>> 8;
+  b[p + 5] = ndigits;
+  b[p + 6] = weight >>> 8;
+  b[p + 7] = weight;
+  b[p + 8] = negative ? NUMERIC_NEG >>> 8 : 0;
+  b[p + 9] = 0;
+  const dscale = fracEnd - fracStart;
+  b[p + 10] = dscale >>> 8;
+  b[p + 11] = dscale;
+  p += 12;
+  for (let g = weight; g >= last; g--) {
+    let d = 0;
+    for (let e = g * 4 + 3; e >= g * 4; e--) {
+      const at = e >= 0 ? intEnd - 1 - e : fracStart - 1 - e;
+      const x = e >= 0 ? at >= intStart : at < fracEnd;
+      d = d * 10 + (x ? s.charCodeAt(at) - 48 : 0);
+    }
+    b[p] = d >>> 8;
+    b[p + 1] = d;
+    p += 2;
+  }
+  w.pos = p;
+  return true;
+}
+
 const writeNumeric: FieldWriter = (w, v) => {
   let s: string;
-  if (typeof v === 'number') s = Object.is(v, -0) ? '-0' : String(v);
-  else if (typeof v === 'bigint') s = v.toString();
-  else if (typeof v !== 'string' || !NUMERIC_RE.test(v))
-    throw new InvalidValue(`expected a numeric string or number, got ${typeName(v)}`);
-  else s = v.trim();
+  if (typeof v === 'string') {
+    if (writeNumericFast(w, v)) return;
+    if (!NUMERIC_RE.test(v))
+      throw new InvalidValue(`expected a numeric string or number, got ${typeName(v)}`);
+    s = v.trim();
+  } else if (typeof v === 'number') {
+    s = Object.is(v, -0) ? '-0' : String(v);
+    if (writeNumericFast(w, s)) return;
+  } else if (typeof v === 'bigint') {
+    s = v.toString();
+    if (writeNumericFast(w, s)) return;
+  } else throw new InvalidValue(`expected a numeric string or number, got ${typeName(v)}`);
   writeNumericText(w, s);
 };
 
@@ -729,7 +833,9 @@ export function* copyBinaryChunks(
     w.i16(nfields);
     for (let j = 0; j < ncols; j++) {
       const col = cols[j] as ColumnInfo;
-      const v = cell(info, col, row[col.key], start + i);
+      let v = row[col.key];
+      // The resolver only decides undefined and null (every other value passes through it unchanged).
+      if (v === undefined || v === null) v = cell(info, col, v, start + i);
       if (v === null) {
         w.ensure(4);
         w.i32(-1);
@@ -758,7 +864,10 @@ export function* copyBinaryChunks(
   yield* w.done;
 }
 
-/** Turns a row's raw cell into the value to write (null for SQL NULL), applying defaults and NOT NULL. */
+/**
+ * Turns a row's undefined or null cell into the value to write (null for SQL NULL), applying defaults and NOT
+ * NULL. Only called for those two: any other value is written as it is.
+ */
 export type CellResolver = (info: TableInfo, col: ColumnInfo, v: unknown, rowIndex: number) => unknown;
 
 /** Insert semantics, as encode.ts encodeCell: undefined takes the JS default, else NULL. */

@@ -41,6 +41,26 @@ export function checkKeys(info: TableInfo, rows: readonly Row[], start: number):
   }
 }
 
+/**
+ * checkKeys, counting per column (in info.columns order) the rows whose enumerable key holds a value other
+ * than undefined, in the same walk.
+ */
+function checkKeysCounting(info: TableInfo, rows: readonly Row[], start: number): Int32Array {
+  const index = new Map(info.columns.map((c, j) => [c.key, j]));
+  const counts = new Int32Array(info.columns.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Row;
+    if (typeof row !== 'object' || row === null || Array.isArray(row))
+      throw new BulkValidationError(info.name, start + i, undefined, 'row is not an object');
+    for (const k in row) {
+      const j = index.get(k);
+      if (j === undefined) throw new BulkValidationError(info.name, start + i, k, `unknown column "${k}"`);
+      if (row[k] !== undefined) counts[j] = (counts[j] as number) + 1;
+    }
+  }
+  return counts;
+}
+
 /** An insert batch whose column set is known; `values` are filled in eagerly or lazily (COPY). */
 export interface PlannedBatch extends EncodedBatch {
   info: TableInfo;
@@ -50,16 +70,22 @@ export interface PlannedBatch extends EncodedBatch {
 
 /** Checks keys and NOT NULL presence and picks the column set (given in any row, plus JS defaults). */
 export function planInsertBatch(info: TableInfo, rows: readonly Row[], start: number): PlannedBatch {
-  checkKeys(info, rows, start);
+  const counts = checkKeysCounting(info, rows, start);
   const n = rows.length;
   const cols: ColumnInfo[] = [];
   let mixedDefaults = false;
-  for (const col of info.columns) {
-    let present = 0;
+  for (let j = 0; j < info.columns.length; j++) {
+    const col = info.columns[j] as ColumnInfo;
+    let present = counts[j] as number;
     let firstMissing = -1;
-    for (let i = 0; i < n; i++) {
-      if ((rows[i] as Row)[col.key] !== undefined) present++;
-      else if (firstMissing < 0) firstMissing = i;
+    // Counted from the enumerable keys: a column some row lacks there is counted again by reading it (a value
+    // may also be inherited or non-enumerable), with the first row that lacks it.
+    if (present < n) {
+      present = 0;
+      for (let i = 0; i < n; i++) {
+        if ((rows[i] as Row)[col.key] !== undefined) present++;
+        else if (firstMissing < 0) firstMissing = i;
+      }
     }
     if (col.generated) {
       if (present > 0) {

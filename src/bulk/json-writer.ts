@@ -60,6 +60,38 @@ function num(v: number, b: Buffer, p: number, end: number): number {
     b[p] = 0x30;
     return p + 1;
   }
+  if (v > -1e9 && v < 1e9 && (v | 0) === v) {
+    // Small integers in int32 arithmetic (the common case: ids, counts).
+    if (p + 10 > end) return FAIL;
+    let u = v;
+    if (u < 0) {
+      b[p++] = 0x2d;
+      u = -u;
+    }
+    const digits =
+      u < 10
+        ? 1
+        : u < 100
+          ? 2
+          : u < 1000
+            ? 3
+            : u < 10_000
+              ? 4
+              : u < 100_000
+                ? 5
+                : u < 1e6
+                  ? 6
+                  : u < 1e7
+                    ? 7
+                    : u < 1e8
+                      ? 8
+                      : 9;
+    for (let k = p + digits - 1; k >= p; k--) {
+      b[k] = 0x30 + (u % 10);
+      u = (u / 10) | 0;
+    }
+    return p + digits;
+  }
   if (Number.isInteger(v) && v > -1e15 && v < 1e15) {
     if (p + 16 > end) return FAIL;
     if (v < 0) {
