@@ -127,6 +127,8 @@ const SLOW: unique symbol = Symbol('not a plain frame');
 const hitChannel = cacheChannels.hit;
 const missChannel = cacheChannels.miss;
 const lookupValue = (r: Lookup): unknown => (r.hit ? r.value : undefined);
+/** A fail-open store call's result when the store failed (already counted and reported by the guard). */
+const failedCall = (): Failed => FAILED;
 
 /**
  * A compressing query cache over a {@link CacheStore}: see {@link createQueryCache}.
@@ -1153,17 +1155,20 @@ export class QueryCache {
    * Runs a store call behind the breaker and the timeout. With failOpen, a failure or an open circuit returns
    * FAILED (no error object is built while the circuit is open); otherwise it throws `CacheStoreError`.
    */
-  private async op<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T | Failed> {
+  private op<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T | Failed> {
+    // Not `async`: the guard's promise is returned as is (each promise layer is another microtask hop, and
+    // getMany(1000) measured ~2% slower for two of them). The guard rejects only with CacheStoreError.
     if (this.guard.skipping()) {
-      if (this.options.failOpen) return FAILED;
-      throw this.guard.circuitOpen(operation, key);
+      if (this.options.failOpen) return Promise.resolve(FAILED);
+      return Promise.reject(this.guard.circuitOpen(operation, key));
     }
-    try {
-      return await this.guard.run(operation, key, fn);
-    } catch (e) {
-      if (this.options.failOpen && e instanceof CacheStoreError) return FAILED;
-      throw e;
-    }
+    return this.guard.run<T, T | Failed>(
+      operation,
+      key,
+      fn,
+      undefined,
+      this.options.failOpen ? failedCall : undefined,
+    );
   }
 
   /** Always throws on failure or open circuit (invalidation must not fail silently). */
