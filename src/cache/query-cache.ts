@@ -127,6 +127,8 @@ const SLOW: unique symbol = Symbol('not a plain frame');
 const hitChannel = cacheChannels.hit;
 const missChannel = cacheChannels.miss;
 const lookupValue = (r: Lookup): unknown => (r.hit ? r.value : undefined);
+/** A fail-open store call's result when the store failed (already counted and reported by the guard). */
+const failedCall = (): Failed => FAILED;
 
 /**
  * A compressing query cache over a {@link CacheStore}: see {@link createQueryCache}.
@@ -340,26 +342,18 @@ export class QueryCache {
       for (let j = 0; j < m; j++) this.miss(keys[at ? at[j]! : j]!);
       return out;
     }
-    // Plain frames are read in place here; the others (compressed, tagged, with a logical expiry, or to be kept
-    // by the local tier) take the general path below: `slow` holds their positions in `frames`.
+    // Without a local tier, plain frames are read in place (`plainMany`); the others (compressed, tagged, with a
+    // logical expiry, or to be kept by the local tier) take the general path below: `slow` holds their positions
+    // in `frames`.
     let slow: number[] | undefined;
-    for (let j = 0; j < m; j++) {
-      const f = frames[j];
-      const i = at ? at[j]! : j;
-      if (!f) {
-        this.miss(keys[i]!);
-        continue;
+    if (at === undefined) slow = this.plainMany(keys, frames, out);
+    else {
+      for (let j = 0; j < m; j++) {
+        if (frames[j]) {
+          slow ??= [];
+          slow.push(j);
+        } else this.miss(keys[at[j]!]!);
       }
-      if (ticket < 0) {
-        const v = this.plain(keys[i]!, f);
-        if (v === FAILED) continue;
-        if (v !== SLOW) {
-          out[i] = v as T;
-          continue;
-        }
-      }
-      slow ??= [];
-      slow.push(j);
     }
     if (slow === undefined) return out;
     const decoded = new Array<DecodedFrame | undefined>(slow.length);
@@ -830,6 +824,53 @@ export class QueryCache {
     return new Map(tags.map((t, i) => [t, raw[i] ? Number(raw[i]!.toString()) : 0]));
   }
 
+  /**
+   * `plain` over the replies of a getMany without a local tier (`frames[i]` is the entry of `keys[i]`): plain
+   * frames' values go to `out[i]`, misses are counted; returns the positions of the other frames (or undefined).
+   * One loop with the hits counted once, the cost per entry is what raw MGET + JSON.parse pays.
+   */
+  private plainMany(
+    keys: readonly string[],
+    frames: ReadonlyArray<Buffer | null | undefined>,
+    out: unknown[],
+  ): number[] | undefined {
+    const readAt = this.payloadAt;
+    const max = this.options.maxDecompressedBytes;
+    const announce = hitChannel.hasSubscribers;
+    let slow: number[] | undefined;
+    let hits = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i];
+      if (!f) {
+        this.miss(keys[i]!);
+        continue;
+      }
+      if (readAt === undefined || !isPlainFrame(f, max)) {
+        slow ??= [];
+        slow.push(i);
+        continue;
+      }
+      try {
+        out[i] = readAt(f, PLAIN_PAYLOAD_OFFSET);
+      } catch (e) {
+        this.corrupt(keys[i]!, new CacheCorruptEntryError('payload does not deserialize', { cause: e }));
+        this.miss(keys[i]!);
+        continue;
+      }
+      hits++;
+      if (announce)
+        hitChannel.publish({
+          namespace: this.options.namespace,
+          key: keys[i]!,
+          codec: 'none',
+          bytes: f.length,
+          tier: 'store',
+        });
+    }
+    this.counters.hits += hits;
+    return slow;
+  }
+
   /** A GET's reply on the fast path of `get`: the value, or undefined for a miss. */
   private readonly readReply = (key: string, frame: Buffer | null): unknown => {
     if (frame === null) {
@@ -1114,17 +1155,20 @@ export class QueryCache {
    * Runs a store call behind the breaker and the timeout. With failOpen, a failure or an open circuit returns
    * FAILED (no error object is built while the circuit is open); otherwise it throws `CacheStoreError`.
    */
-  private async op<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T | Failed> {
+  private op<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T | Failed> {
+    // Not `async`: the guard's promise is returned as is (each promise layer is another microtask hop, and
+    // getMany(1000) measured ~2% slower for two of them). The guard rejects only with CacheStoreError.
     if (this.guard.skipping()) {
-      if (this.options.failOpen) return FAILED;
-      throw this.guard.circuitOpen(operation, key);
+      if (this.options.failOpen) return Promise.resolve(FAILED);
+      return Promise.reject(this.guard.circuitOpen(operation, key));
     }
-    try {
-      return await this.guard.run(operation, key, fn);
-    } catch (e) {
-      if (this.options.failOpen && e instanceof CacheStoreError) return FAILED;
-      throw e;
-    }
+    return this.guard.run<T, T | Failed>(
+      operation,
+      key,
+      fn,
+      undefined,
+      this.options.failOpen ? failedCall : undefined,
+    );
   }
 
   /** Always throws on failure or open circuit (invalidation must not fail silently). */

@@ -142,6 +142,22 @@ export function redisStore(clientOrOptions: IoRedisClient | RedisStoreOptions): 
     });
   };
 
+  /** getMany on a Cluster: one pipeline per node, results back in key order. */
+  const clusterGetMany = async (keys: readonly string[]): Promise<Array<Buffer | null>> => {
+    const out: Array<Buffer | null> = new Array(keys.length).fill(null);
+    await Promise.all(
+      byNode(keys).map(async (idx) => {
+        const p = get().pipeline();
+        for (const i of idx) p.getBuffer(keys[i]!);
+        const res = await execPipeline(p);
+        idx.forEach((i, j) => {
+          out[i] = (res[j] as Buffer | null) ?? null;
+        });
+      }),
+    );
+    return out;
+  };
+
   const masters = (): ClientOps[] => {
     const x = get();
     return x.isCluster ? x.nodes!('master') : [x];
@@ -166,21 +182,10 @@ export function redisStore(clientOrOptions: IoRedisClient | RedisStoreOptions): 
     get(key) {
       return get().getBuffer(key);
     },
-    async getMany(keys) {
-      if (keys.length === 0) return [];
-      if (!clustered) return get().mgetBuffer(...keys);
-      const out: Array<Buffer | null> = new Array(keys.length).fill(null);
-      await Promise.all(
-        byNode(keys).map(async (idx) => {
-          const p = get().pipeline();
-          for (const i of idx) p.getBuffer(keys[i]!);
-          const res = await execPipeline(p);
-          idx.forEach((i, j) => {
-            out[i] = (res[j] as Buffer | null) ?? null;
-          });
-        }),
-      );
-      return out;
+    getMany(keys) {
+      if (keys.length === 0) return Promise.resolve([]);
+      // (one Redis: ioredis' own promise, as `get` does)
+      return clustered ? clusterGetMany(keys) : get().mgetBuffer(...keys);
     },
     async set(key, value, ttlMs) {
       await get().set(key, value, 'PX', ttlMs);

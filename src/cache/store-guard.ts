@@ -56,6 +56,20 @@ class Read<U> implements Pending {
 }
 
 /**
+ * The settle functions of the promise just created with `new Promise(capture)` (one executor for every read:
+ * no closure per call). Read right after the constructor returns, before anything else can run.
+ */
+type Executor<U> = (resolve: (value: U | PromiseLike<U>) => void, reject: (e: unknown) => void) => void;
+const captured: { resolve: (value: unknown) => void; reject: (e: unknown) => void } = {
+  resolve: () => {},
+  reject: () => {},
+};
+const capture: Executor<unknown> = (resolve, reject) => {
+  captured.resolve = resolve;
+  captured.reject = reject;
+};
+
+/**
  * One timer for every in-flight store call of a guard, instead of a `setTimeout` + `Promise.race` per call
  * (profiling showed those were most of a cache hit's own cost). All calls of a guard share one timeout, so
  * deadlines arrive in insertion order and the queue is a FIFO: the timer is armed for the oldest pending call.
@@ -65,8 +79,12 @@ class Read<U> implements Pending {
  * keeps the host process alive.
  */
 class DeadlineQueue {
-  private queue: Pending[] = [];
+  // queue[head..tail) are the calls being watched. Slots before `head` and from `tail` on are left as they are
+  // (no `length = 0` per call: truncating an array is a runtime call, about as slow as the store call's own
+  // bookkeeping); `trim` drops what they hold once the queue has been large.
+  private queue: Array<Pending | undefined> = [];
   private head = 0;
+  private tail = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -81,7 +99,7 @@ class DeadlineQueue {
 
   /** Starts watching `p` (its deadline taken from {@link DeadlineQueue.deadline} just before). */
   add<P extends Pending>(p: P): P {
-    this.queue.push(p);
+    this.queue[this.tail++] = p;
     if (this.timer === undefined) this.arm(this.timeoutMs);
     return p;
   }
@@ -92,18 +110,23 @@ class DeadlineQueue {
     const q = this.queue;
     if (q[this.head] !== p) return;
     do this.head++;
-    while (this.head < q.length && q[this.head]!.done);
-    if (this.head === q.length) {
-      q.length = 0;
-      this.head = 0;
-    }
+    while (this.head < this.tail && q[this.head]!.done);
+    if (this.head === this.tail) this.emptied();
   }
 
   /** Settles every pending call at once (the connection went down: waiting longer cannot help). */
   drain(settle: (p: Pending) => void): void {
-    const q = this.queue.slice(this.head);
+    const q = this.queue.slice(this.head, this.tail) as Pending[];
     this.reset();
     for (const p of q) if (!p.done) settle(p);
+  }
+
+  /** Nothing is pending: start over at slot 0 (a sequential caller reuses slot 0 for every call). */
+  private emptied() {
+    // Slots above the first few still point at settled calls: let them go once the queue has been large.
+    if (this.tail > 64) this.queue = [];
+    this.head = 0;
+    this.tail = 0;
   }
 
   private arm(ms: number) {
@@ -115,9 +138,8 @@ class DeadlineQueue {
   private readonly sweep = () => {
     this.timer = undefined;
     const now = performance.now();
-    const q = this.queue;
-    while (this.head < q.length) {
-      const p = q[this.head]!;
+    while (this.head < this.tail) {
+      const p = this.queue[this.head]!;
       if (!p.done && p.deadline > now) break;
       this.head++;
       if (!p.done) {
@@ -125,21 +147,22 @@ class DeadlineQueue {
         this.expire(p);
       }
     }
-    if (this.head >= q.length) {
-      q.length = 0;
-      this.head = 0;
-    } else {
+    // (`expire` runs onError, which may start calls or drain the queue: the fields are read again each time)
+    if (this.head >= this.tail) this.emptied();
+    else {
       if (this.head > 1024) {
-        this.queue = q.slice(this.head);
+        this.queue = this.queue.slice(this.head, this.tail);
+        this.tail -= this.head;
         this.head = 0;
       }
-      this.arm(this.queue[this.head]!.deadline - now);
+      if (this.timer === undefined) this.arm(this.queue[this.head]!.deadline - now);
     }
   };
 
   private reset() {
     this.queue = [];
     this.head = 0;
+    this.tail = 0;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -228,10 +251,9 @@ export class StoreGuard {
   ): Promise<U> {
     const d = this.deadlines;
     const r = new Read<U>(d.deadline(), key, map, onFailure);
-    const promise = new Promise<U>((resolve, reject) => {
-      r.resolve = resolve;
-      r.reject = reject;
-    });
+    const promise = new Promise<U>(capture as Executor<U>);
+    r.resolve = captured.resolve;
+    r.reject = captured.reject;
     d.add(r);
     let result: Promise<Buffer | null>;
     try {

@@ -220,6 +220,37 @@ describe.each(variants)('QueryCache on %s%s', (kind: StoreKind, tier) => {
     expect(await c.get('bad')).toBe('reloaded');
   });
 
+  it('getMany: an entry that does not deserialize is a corrupt miss, deleted; the others are hits in order', async () => {
+    const c = make();
+    await c.setMany([
+      { key: 'a', value: { n: 1 } },
+      { key: 'b', value: { n: 2 } },
+      { key: 'c', value: { n: 3 } },
+    ]);
+    // an uncompressed, untagged frame with the JSON marker and a payload that is not JSON
+    const payload = Buffer.from([0xc1, ...Buffer.from('{"n":')]);
+    const header = Buffer.from([0xdb, 1, 0, 0, 0, 0, 0, 0]);
+    header.writeUInt32BE(payload.length, 4);
+    await store.set(c.storeKey('b'), Buffer.concat([header, payload]), 60_000);
+    const hits: string[] = [];
+    const onHit = (m: unknown) => {
+      if ((m as { namespace: string }).namespace === c.options.namespace)
+        hits.push((m as { key: string }).key);
+    };
+    subscribe(CACHE_CHANNELS.hit, onHit);
+    try {
+      expect(await c.getMany(['a', 'b', 'c', 'd'])).toEqual([{ n: 1 }, undefined, { n: 3 }, undefined]);
+    } finally {
+      unsubscribe(CACHE_CHANNELS.hit, onHit);
+    }
+    expect(hits).toEqual(['a', 'c']);
+    expect(c.stats()).toMatchObject({ hits: 2, misses: 2, corruptEntries: 1 });
+    await sleep(20);
+    expect(await store.get(c.storeKey('b'))).toBeNull();
+    expect(await c.getMany(['a', 'b'])).toEqual([{ n: 1 }, undefined]);
+    expect(c.stats()).toMatchObject({ hits: 3, misses: 3, corruptEntries: 1 });
+  });
+
   it('publishes hits, misses, sets and invalidations on diagnostics_channel', async () => {
     const c = make();
     const seen: string[] = [];

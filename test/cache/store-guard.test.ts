@@ -66,6 +66,41 @@ describe('the operation timeout (one shared deadline sweeper)', () => {
     for (const ms of settledAfter) expect(ms).toBeGreaterThanOrEqual(79);
   });
 
+  it('after a burst of concurrent calls has settled, a hung call still times out and a fast one is served', async () => {
+    let delay = 0;
+    const errors: CacheStoreError[] = [];
+    const cache = createQueryCache({
+      store: slowStore(() => delay),
+      namespace: 'sweep-after-burst',
+      ttl: 60,
+      operationTimeoutMs: 40,
+      circuitBreaker: false,
+      onError: (e) => errors.push(e),
+    });
+    await cache.set('k', 'v');
+    // more calls in flight at once than the queue keeps slots for, settled out of order
+    let n = 0;
+    const store = slowStore(() => (n++ % 7) * 2);
+    const burst = createQueryCache({ store, namespace: 'sweep-burst', ttl: 60, operationTimeoutMs: 40 });
+    await burst.set('k', 'v');
+    expect(await Promise.all(Array.from({ length: 300 }, () => burst.get('k')))).toEqual(
+      Array.from({ length: 300 }, () => 'v'),
+    );
+    expect(
+      (await Promise.all(Array.from({ length: 300 }, () => cache.get('k')))).every((v) => v === 'v'),
+    ).toBe(true);
+    for (let i = 0; i < 5; i++) expect(await cache.get('k')).toBe('v');
+    delay = Number.POSITIVE_INFINITY;
+    const t0 = performance.now();
+    expect(await cache.get('k')).toBeUndefined();
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(39);
+    expect(errors).toHaveLength(1);
+    expect(isDbkitError(errors[0]!.cause, 'E_TIMEOUT')).toBe(true);
+    delay = 0;
+    expect(await cache.get('k')).toBe('v');
+    expect(burst.stats()).toMatchObject({ hits: 300, errors: 0 });
+  });
+
   it('a reply that arrives after the timeout is ignored; the next fast call is served', async () => {
     let delay = 120;
     const store = slowStore(() => delay);
