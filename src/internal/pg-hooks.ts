@@ -538,9 +538,8 @@ function makeView<T extends object>(state: PgViewState, scoped = false): T {
   }.sql as AnyFn;
   // A raw object that cannot be called (a lazy client behind an object) gets a view that cannot be either.
   const view: AnyFn = typeof raw === 'function' ? fn : (Object.create(null) as AnyFn);
-  const own = (key: (typeof HOOKED)[number]) => hookedEntry(key, state, view, handle);
   if (scoped && typeof raw === 'function') {
-    // postgres.js' objects: the function's own intrinsics, then enumerable data properties (Object.assign).
+    // postgres.js' objects: the function's own intrinsics, then its enumerable data properties.
     if (view.length !== raw.length) Object.defineProperty(view, 'length', { value: raw.length });
     if (view.name !== raw.name) Object.defineProperty(view, 'name', { value: raw.name });
     // A sloppy-mode function's own `arguments` and `caller` are native accessors that walk the stack when
@@ -553,7 +552,8 @@ function makeView<T extends object>(state: PgViewState, scoped = false): T {
     const target = view as unknown as Record<string, unknown>;
     for (const key of Object.keys(raw)) target[key] = raw[key];
     for (const key of HOOKED)
-      if (typeof raw[key] === 'function') (view as unknown as Record<string, unknown>)[key] = own(key);
+      if (typeof raw[key] === 'function')
+        (view as unknown as Record<string, unknown>)[key] = hookedEntry(key, state, view, handle);
   } else {
     // The method's own `length` and `name` go, so the keys come in the raw object's order.
     for (const key of Reflect.ownKeys(view)) delete (view as unknown as Record<PropertyKey, unknown>)[key];
@@ -561,14 +561,18 @@ function makeView<T extends object>(state: PgViewState, scoped = false): T {
     for (const key of Reflect.ownKeys(descriptors)) {
       const d = descriptors[key as string]!;
       if (typeof key === 'string' && 'value' in d && typeof d.value === 'function' && isHooked(key))
-        d.value = own(key);
+        d.value = hookedEntry(key, state, view, handle);
       Object.defineProperty(view, key, d);
     }
     const carrier = Object.create(raw) as Record<PropertyKey, unknown>;
     // Hooked functions the raw object has but not as its own data properties are hooked here.
     for (const key of HOOKED)
       if (!Object.hasOwn(view, key) && typeof raw[key] === 'function')
-        Object.defineProperty(carrier, key, { value: own(key), writable: true, configurable: true });
+        Object.defineProperty(carrier, key, {
+          value: hookedEntry(key, state, view, handle),
+          writable: true,
+          configurable: true,
+        });
     Object.setPrototypeOf(view, carrier);
   }
   if (overrides)
