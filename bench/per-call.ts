@@ -66,7 +66,8 @@ export async function perCallGroup(
   const { cases } = spec;
   const ours = cases.filter((c) => !c.baseline);
   if (ours.length !== 1) throw new Error(`per-call group "${spec.title}" needs exactly one case of ours`);
-  const rounds = spec.rounds ?? 20;
+  // DBKIT_BENCH_ROUNDS=N overrides every per-call group's rounds (more rounds, tighter medians on a noisy VM).
+  const rounds = Number(process.env.DBKIT_BENCH_ROUNDS) || spec.rounds || 20;
   const perRound = spec.perRound ?? 500;
   for (let i = 0; i < (spec.warmup ?? 200); i++) for (const c of cases) await c.fn();
   const all = cases.map(() => new Float64Array(rounds * perRound));
