@@ -9,7 +9,8 @@
  *
  * Linux only, for a server on this machine (DATABASE_URL or 127.0.0.1:5432), and `taskset` (util-linux) must be
  * allowed to set the server's affinity (the same user, root, or CAP_SYS_NICE). The server's affinity is put
- * back when the benchmark ends, also on Ctrl-C. Redis and the emulators are not pinned.
+ * back when the benchmark ends, also on Ctrl-C. A redis-server the benchmark spawns (no REDIS_URL) runs on the
+ * server CPUs too (DBKIT_BENCH_SERVER_CPUS); the emulators are not pinned.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -60,6 +61,7 @@ console.log(
 );
 const child = spawn('taskset', ['-c', bench, 'npx', 'tsx', 'bench/run.ts', ...process.argv.slice(2)], {
   stdio: 'inherit',
+  env: { ...process.env, DBKIT_BENCH_SERVER_CPUS: server },
 });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => {

@@ -2,6 +2,7 @@
  * Services for benchmarks: DATABASE_URL / REDIS_URL when set, otherwise the local Postgres and a
  * throwaway redis-server spawned for this run (so a benchmark never touches anyone's data).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { type SpawnedRedis, spawnRedis } from '../test/setup/redis.js';
@@ -40,5 +41,9 @@ export async function benchRedis(): Promise<{
 }> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, dispose: async () => {} };
   const server = await spawnRedis();
+  // Under `npm run bench:pinned` the server runs on the server CPUs, away from the benchmark.
+  const cpus = process.env.DBKIT_BENCH_SERVER_CPUS;
+  const pid = server.pid();
+  if (cpus && pid) execFileSync('taskset', ['-pc', cpus, String(pid)], { stdio: 'ignore' });
   return { url: server.url, server, dispose: () => server.dispose() };
 }
