@@ -31,7 +31,10 @@ let postmaster = 0;
 try {
   // Read while the backend is alive.
   const stat = readFileSync(`/proc/${row!.pid}/stat`, 'utf8');
-  postmaster = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  // A remote server's backend pid can be some other local process: both must be postgres processes here.
+  const comm = (p: number) => readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+  if (comm(row!.pid).startsWith('postgres') && comm(parent).startsWith('postgres')) postmaster = parent;
 } catch {
   // not a process on this machine
 }
