@@ -32,7 +32,7 @@ import {
 } from './options.js';
 import { isIoRedisClient } from './redis-client.js';
 import { redisStore } from './redis-store.js';
-import { knownSerializer } from './serializer.js';
+import { knownPaths } from './serializer.js';
 import { DistributedFlight, type HeldLock, type LockWaitOutcome } from './single-flight.js';
 import { type CacheStore, type CacheStoreEntry, redisGlobMatcher } from './store.js';
 import { StoreGuard } from './store-guard.js';
@@ -171,6 +171,8 @@ export class QueryCache {
   private readonly coherence: Coherence | undefined;
   /** Decodes a payload in place in its frame: the default, msgpack and JSON serializers (see `plain`). */
   private readonly payloadAt: ((bytes: Buffer, start: number) => unknown) | undefined;
+  /** The JSON text of such a payload, for `JSON.parse` (undefined for a MessagePack one): see `plainMany`. */
+  private readonly payloadText: ((bytes: Buffer, start: number) => string | undefined) | undefined;
 
   constructor(options: QueryCacheOptions) {
     this.options = resolveQueryCacheOptions(options);
@@ -180,7 +182,9 @@ export class QueryCache {
     this.store = options.store ?? redisStore(options.redis!);
     this.keyspace = new CacheKeyspace(this.options.namespace);
     this.guard = new StoreGuard(this.store, this.options);
-    this.payloadAt = knownSerializer(this.options.serializer);
+    const known = knownPaths(this.options.serializer);
+    this.payloadAt = known?.at;
+    this.payloadText = known?.text;
     const o = this.options;
     this.flight =
       o.singleFlight === 'distributed'
@@ -827,7 +831,10 @@ export class QueryCache {
   /**
    * `plain` over the replies of a getMany without a local tier (`frames[i]` is the entry of `keys[i]`): plain
    * frames' values go to `out[i]`, misses are counted; returns the positions of the other frames (or undefined).
-   * One loop with the hits counted once, the cost per entry is what raw MGET + JSON.parse pays.
+   * Two loops: the first checks every frame and decodes the JSON texts (into `out`, for the moment), the second
+   * parses them (and unpacks the MessagePack payloads). Decoding and parsing 1000 ~0.7 KB texts this way measured
+   * ~0.1 ms (~6%) less than decoding and parsing each text in turn, as raw MGET + JSON.parse does (ioredis decodes
+   * every reply before the caller parses any): the per-entry cost is then what raw MGET + JSON.parse pays.
    */
   private plainMany(
     keys: readonly string[],
@@ -835,24 +842,44 @@ export class QueryCache {
     out: unknown[],
   ): number[] | undefined {
     const readAt = this.payloadAt;
+    const text = this.payloadText;
+    if (readAt === undefined || text === undefined) {
+      let slow: number[] | undefined;
+      for (let i = 0; i < frames.length; i++) {
+        if (frames[i]) {
+          slow ??= [];
+          slow.push(i);
+        } else this.miss(keys[i]!);
+      }
+      return slow;
+    }
     const max = this.options.maxDecompressedBytes;
-    const announce = hitChannel.hasSubscribers;
     let slow: number[] | undefined;
-    let hits = 0;
+    // Positions of the plain frames, in order; `out[i]` holds the JSON text of those that have one.
+    const plain: number[] = [];
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
       if (!f) {
         this.miss(keys[i]!);
         continue;
       }
-      if (readAt === undefined || !isPlainFrame(f, max)) {
+      if (!isPlainFrame(f, max)) {
         slow ??= [];
         slow.push(i);
         continue;
       }
+      out[i] = text(f, PLAIN_PAYLOAD_OFFSET);
+      plain.push(i);
+    }
+    const announce = hitChannel.hasSubscribers;
+    let hits = 0;
+    for (let p = 0; p < plain.length; p++) {
+      const i = plain[p]!;
+      const t = out[i];
       try {
-        out[i] = readAt(f, PLAIN_PAYLOAD_OFFSET);
+        out[i] = t === undefined ? readAt(frames[i]!, PLAIN_PAYLOAD_OFFSET) : JSON.parse(t as string);
       } catch (e) {
+        out[i] = undefined;
         this.corrupt(keys[i]!, new CacheCorruptEntryError('payload does not deserialize', { cause: e }));
         this.miss(keys[i]!);
         continue;
@@ -863,7 +890,7 @@ export class QueryCache {
           namespace: this.options.namespace,
           key: keys[i]!,
           codec: 'none',
-          bytes: f.length,
+          bytes: frames[i]!.length,
           tier: 'store',
         });
     }

@@ -38,6 +38,8 @@ export function msgpackSerializer(): CacheSerializer {
     bytes[start] === JSON_MARK
       ? JSON.parse(bytes.toString('utf8', start + 1))
       : unpacker.unpack(bytes, { start, end: bytes.length });
+  const text = (bytes: Buffer, start: number): string | undefined =>
+    bytes[start] === JSON_MARK ? bytes.toString('utf8', start + 1) : undefined;
   return known(
     {
       name: 'msgpackr',
@@ -45,6 +47,7 @@ export function msgpackSerializer(): CacheSerializer {
       deserialize: (bytes) => at(bytes, 0),
     },
     at,
+    text,
   );
 }
 
@@ -58,18 +61,32 @@ export function msgpackSerializer(): CacheSerializer {
 export interface KnownSerializer {
   deserialize: CacheSerializer['deserialize'];
   at: (bytes: Buffer, start: number) => unknown;
+  /**
+   * The JSON text of a payload that `at` would decode with `JSON.parse` (undefined for any other payload):
+   * getMany decodes every text first and parses them in a second loop (see QueryCache `plainMany`).
+   */
+  text: (bytes: Buffer, start: number) => string | undefined;
 }
 const knownSerializers = new WeakMap<CacheSerializer, KnownSerializer>();
 
-function known(s: CacheSerializer, at: KnownSerializer['at']): CacheSerializer {
-  knownSerializers.set(s, { deserialize: s.deserialize, at });
+function known(
+  s: CacheSerializer,
+  at: KnownSerializer['at'],
+  text: KnownSerializer['text'],
+): CacheSerializer {
+  knownSerializers.set(s, { deserialize: s.deserialize, at, text });
   return s;
 }
 
 /** The fast paths of a serializer made by this module, or undefined for any other (internal). */
 export function knownSerializer(s: CacheSerializer): KnownSerializer['at'] | undefined {
+  return knownPaths(s)?.at;
+}
+
+/** {@link knownSerializer} with the JSON text reader too (internal). */
+export function knownPaths(s: CacheSerializer): KnownSerializer | undefined {
   const k = knownSerializers.get(s);
-  return k !== undefined && k.deserialize === s.deserialize ? k.at : undefined;
+  return k !== undefined && k.deserialize === s.deserialize ? k : undefined;
 }
 
 /**
@@ -150,7 +167,8 @@ export function defaultSerializer(): CacheSerializer {
       },
       deserialize: msgpack.deserialize,
     },
-    knownSerializer(msgpack)!,
+    knownPaths(msgpack)!.at,
+    knownPaths(msgpack)!.text,
   );
 }
 
@@ -170,5 +188,6 @@ export function jsonSerializer(): CacheSerializer {
       deserialize: (bytes) => JSON.parse(bytes.toString('utf8')),
     },
     (bytes, start) => JSON.parse(bytes.toString('utf8', start)),
+    (bytes, start) => bytes.toString('utf8', start),
   );
 }

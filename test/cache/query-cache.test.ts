@@ -5,6 +5,7 @@ import {
   type CacheStore,
   createQueryCache,
   isDbkitError,
+  jsonSerializer,
   type QueryCache,
 } from '../../src/cache/index.js';
 import { sleep } from '../setup/index.js';
@@ -249,6 +250,36 @@ describe.each(variants)('QueryCache on %s%s', (kind: StoreKind, tier) => {
     expect(await store.get(c.storeKey('b'))).toBeNull();
     expect(await c.getMany(['a', 'b'])).toEqual([{ n: 1 }, undefined]);
     expect(c.stats()).toMatchObject({ hits: 3, misses: 3, corruptEntries: 1 });
+  });
+
+  it('getMany reads JSON and MessagePack payloads, compressed and plain, in key order', async () => {
+    // default serializer: small plain objects as JSON, the rest (string values, Dates, Maps, large rows) as
+    // MessagePack; 'auto' leaves the small ones uncompressed and compresses the large ones
+    const c = make();
+    const values: unknown[] = [
+      { n: 1 },
+      'a string value',
+      { at: new Date(7), m: new Map([[1, 'x']]) },
+      [1, 'two', null],
+      Array.from({ length: 40 }, (_, i) => row(i)),
+      { text: '"{not json}"' },
+      42,
+    ];
+    const keys = values.map((_, i) => `mixed:${i}`);
+    await c.setMany(keys.map((key, i) => ({ key, value: values[i] })));
+    const got = await c.getMany([...keys, 'mixed:absent', keys[1]!]);
+    expect(got).toEqual([...values, undefined, values[1]]);
+    expect(c.stats()).toMatchObject({ hits: values.length + 1, misses: 1, corruptEntries: 0 });
+    expect(c.stats().codecs).toMatchObject({ none: values.length - 1 });
+  });
+
+  it('getMany with the JSON serializer reads its payloads, JSON text values included', async () => {
+    const c = make({ serializer: jsonSerializer() });
+    const values = [{ n: 1 }, 'text', '{"looks":"like json"}', [{ id: 1, tags: ['a'] }], null, 0];
+    const keys = values.map((_, i) => `json:${i}`);
+    await c.setMany(keys.map((key, i) => ({ key, value: values[i] })));
+    expect(await c.getMany(['json:none', ...keys])).toEqual([undefined, ...values]);
+    expect(c.stats()).toMatchObject({ hits: values.length, misses: 1 });
   });
 
   it('publishes hits, misses, sets and invalidations on diagnostics_channel', async () => {
