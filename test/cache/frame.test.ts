@@ -1,3 +1,4 @@
+import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   type CacheCodecName,
@@ -95,6 +96,45 @@ describe('entry frame', () => {
       expect(() => decodeCacheFrame(short, 64 * 1024 * 1024)).toThrow(/declared 19999999|header's 19999999/);
     },
   );
+
+  it('gzip: reads any gzip member (a header with a name, two members) and refuses lengths that disagree', () => {
+    const framed = (payload: Buffer, rawLength: number) => {
+      const header = Buffer.from([0xdb, 1, 2, 0, 0, 0, 0, 0]);
+      header.writeUInt32BE(rawLength, 4);
+      return Buffer.concat([header, payload]);
+    };
+    const gz = zlib.gzipSync(raw, { level: 1 });
+    expect(decodeCacheFrame(framed(gz, raw.length), 1 << 24).raw.equals(raw)).toBe(true);
+    // FNAME set: the name sits between the 10-byte header and the deflate stream
+    const named = Buffer.concat([
+      gz.subarray(0, 3),
+      Buffer.from([8]),
+      gz.subarray(4, 10),
+      Buffer.from('rows\0'),
+      gz.subarray(10),
+    ]);
+    expect(decodeCacheFrame(framed(named, raw.length), 1 << 24).raw.equals(raw)).toBe(true);
+    const half = raw.subarray(0, 5000);
+    const two = Buffer.concat([zlib.gzipSync(half), zlib.gzipSync(raw.subarray(5000))]);
+    expect(decodeCacheFrame(framed(two, raw.length), 1 << 24).raw.equals(raw)).toBe(true);
+    const corrupt = expect.objectContaining({ code: 'E_CACHE_CORRUPT_ENTRY' });
+    // the trailer's length (ISIZE) says one byte more than the header and the stream
+    const isize = Buffer.from(gz);
+    isize.writeUInt32LE(raw.length + 1, isize.length - 4);
+    expect(() => decodeCacheFrame(framed(isize, raw.length), 1 << 24)).toThrow(corrupt);
+    // the header says one byte less than the stream holds (bounded: stops past it), or one more
+    expect(() => decodeCacheFrame(framed(gz, raw.length - 1), 1 << 24)).toThrow(/inflates past/);
+    expect(() => decodeCacheFrame(framed(gz, raw.length + 1), 1 << 24)).toThrow(corrupt);
+    // cut short, or a damaged deflate stream
+    for (const cut of [1, 8, 9, 100]) {
+      expect(() => decodeCacheFrame(framed(gz.subarray(0, gz.length - cut), raw.length), 1 << 24)).toThrow(
+        corrupt,
+      );
+    }
+    const damaged = Buffer.from(gz);
+    damaged.fill(0xff, 12, 40);
+    expect(() => decodeCacheFrame(framed(damaged, raw.length), 1 << 24)).toThrow(corrupt);
+  });
 
   it('a cache configured with gzip, brotli or none reads entries written with any codec', async () => {
     const store = memoryStore();
