@@ -263,6 +263,7 @@ describe.each(variants)('QueryCache on %s%s', (kind: StoreKind, tier) => {
       [1, 'two', null],
       Array.from({ length: 40 }, (_, i) => row(i)),
       { text: '"{not json}"' },
+      { name: 'Zoë, 日本, 🎉' },
       42,
     ];
     const keys = values.map((_, i) => `mixed:${i}`);
@@ -275,7 +276,7 @@ describe.each(variants)('QueryCache on %s%s', (kind: StoreKind, tier) => {
 
   it('getMany with the JSON serializer reads its payloads, JSON text values included', async () => {
     const c = make({ serializer: jsonSerializer() });
-    const values = [{ n: 1 }, 'text', '{"looks":"like json"}', [{ id: 1, tags: ['a'] }], null, 0];
+    const values = [{ n: 1 }, 'text', '{"looks":"like json"}', [{ id: 1, tags: ['a'] }], 'Zoë 🎉', null, 0];
     const keys = values.map((_, i) => `json:${i}`);
     await c.setMany(keys.map((key, i) => ({ key, value: values[i] })));
     expect(await c.getMany(['json:none', ...keys])).toEqual([undefined, ...values]);
