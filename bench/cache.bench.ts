@@ -13,6 +13,7 @@
  *   latency across 4 processes (tracking, bus, bentocache's bus).
  * Run: npm run bench -- cache
  */
+import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import KeyvRedis from '@keyv/redis';
 import { BentoCache, bentostore } from 'bentocache';
@@ -28,46 +29,12 @@ import {
   type QueryCache,
 } from '../src/cache/index.js';
 import { localTierBench } from './cache-local.js';
-import type { BenchCase, BenchReport, GroupResult } from './harness.js';
+import { large, row, small } from './fixtures/cache-data.js';
+import { type BenchCase, type BenchReport, type GroupResult, reportedMs } from './harness.js';
 import { benchRedis } from './services.js';
+import { WorkerProcess } from './worker-process.js';
 
-// Deterministic pseudo-random rows: realistic field mix, some repetition (what query results look like).
-let seed = 42;
-const rand = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
-const words =
-  'alpha beta gamma delta order shipped pending paid refund customer premium basic north south east west'.split(
-    ' ',
-  );
-const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
-const text = (n: number) => Array.from({ length: n }, () => pick(words)).join(' ');
-function row(i: number) {
-  return {
-    id: 100_000 + i,
-    customerId: Math.floor(rand() * 50_000),
-    email: `customer${Math.floor(rand() * 50_000)}@example.com`,
-    status: pick(['pending', 'paid', 'shipped', 'refunded']),
-    currency: 'EUR',
-    totalCents: Math.floor(rand() * 1_000_000),
-    createdAt: new Date(Date.UTC(2024, 0, 1) + Math.floor(rand() * 3e10)).toISOString(),
-    updatedAt: new Date(Date.UTC(2024, 6, 1) + Math.floor(rand() * 3e10)).toISOString(),
-    shippingAddress: {
-      street: `${Math.floor(rand() * 200)} ${text(2)} street`,
-      city: pick(words),
-      zip: String(10_000 + i),
-    },
-    lines: Array.from({ length: 3 }, (_, j) => ({
-      sku: `SKU-${(i * 7 + j) % 999}`,
-      qty: 1 + j,
-      priceCents: Math.floor(rand() * 10_000),
-    })),
-    note: text(40),
-  };
-}
-const small = row(0);
-const large = Array.from({ length: 220 }, (_, i) => row(i + 1));
+const hitWorker = join(import.meta.dirname, 'fixtures/hit-worker.ts');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,10 +49,12 @@ function withMin(cases: BenchCase[], warmup: number) {
     ...c,
     fn: async () => {
       const t0 = performance.now();
-      await c.fn();
+      const out = await c.fn();
+      const dt = c.reported ? reportedMs(c, out) : performance.now() - t0;
       const list = samples.get(c.name) ?? [];
-      list.push(performance.now() - t0);
+      list.push(dt);
       samples.set(c.name, list);
+      return dt;
     },
   }));
   const timed = (name: string) => (samples.get(name) ?? []).slice(warmup);
@@ -218,6 +187,47 @@ export default async function (report: BenchReport): Promise<void> {
         'dbkit cache.get',
         'raw ioredis GET + JSON.parse',
       );
+    }
+
+    // The same hits with every contender in a process of its own (bench/fixtures/hit-worker.ts): own heap, so
+    // each pays for its own garbage. In one process, a 150 KB JSON.parse leaves major-GC work (large-object
+    // space) that the next case to allocate pays, under bench:pinned on the same CPU; the cases above share it.
+    for (const [label, payload, perSample, rounds] of [
+      ['~0.7 KB', 'small', 50, 160],
+      ['~150 KB', 'large', 10, 60],
+    ] as const) {
+      const kinds = [
+        ['dbkit', 'dbkit cache.get'],
+        ['raw', 'raw ioredis GET + JSON.parse'],
+        ['bentocache', 'bentocache (L2 only) get'],
+        ['cache-manager', 'cache-manager + @keyv/redis get'],
+      ] as const;
+      const procs = kinds.map(
+        ([kind]) => new WorkerProcess<{ id: number; ms: number }>(hitWorker, [kind, svc.url, payload]),
+      );
+      try {
+        await Promise.all(procs.map((w) => w.ready));
+        await ratios(
+          report,
+          {
+            title: `cache hit, ${label} payload, each contender in its own process (${perSample} sequential gets per sample)`,
+            unit: 'gets',
+            rounds,
+            maxMs: 30_000,
+            cases: kinds.map(([kind, name], i) => ({
+              name,
+              baseline: kind !== 'dbkit',
+              units: perSample,
+              reported: true,
+              fn: async () => (await procs[i]!.run({ n: perSample })).ms,
+            })),
+          },
+          'dbkit cache.get',
+          'raw ioredis GET + JSON.parse',
+        );
+      } finally {
+        await Promise.all(procs.map((w) => w.quit()));
+      }
     }
 
     // getMany(1000) vs one raw MGET + JSON.parse of each value (and vs 1000 sequential gets).
