@@ -4,6 +4,7 @@
  * `{ quit: true }` makes it close its clients and exit. Its stderr goes to ours.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 export class WorkerProcess<Reply extends { id: number }> {
   private buffer = '';
@@ -60,4 +61,27 @@ export class WorkerProcess<Reply extends { id: number }> {
       this.child.stdin!.write(`${JSON.stringify({ quit: true })}\n`);
     return this.exited;
   }
+}
+
+/**
+ * The worker's side of {@link WorkerProcess}: answers each command line with `{ id, ...await handle(command) }`,
+ * and on `{ quit: true }` stops reading and runs `close` (the process then exits once nothing else is open).
+ * Call it when the worker is set up: it prints `{ ready: true }`.
+ */
+export function serveCommands<Command extends { id: number }>(
+  handle: (command: Command) => Promise<object>,
+  close: () => Promise<unknown>,
+): void {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', async (line) => {
+    const m = JSON.parse(line) as Command | { quit: true };
+    if ('quit' in m) {
+      rl.close();
+      process.stdin.destroy();
+      await close().catch(() => {});
+      return;
+    }
+    process.stdout.write(`${JSON.stringify({ ...(await handle(m)), id: m.id })}\n`);
+  });
+  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 }
