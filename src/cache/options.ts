@@ -34,14 +34,14 @@ export interface QueryCacheOptions {
   ttl: CacheTtl;
   /**
    * Codec for entries at or above `thresholdBytes`. 'auto': lz4 (fastest to decode) below `largeValueBytes`,
-   * gzip level 1 at or above (large results take about 2/3 of lz4's memory, see the README's trade-off table).
+   * gzip level 3 at or above (large results take about 0.6x of lz4's memory, see the README's trade-off table).
    * Every entry names its codec, so readers with any setting read entries written with any other.
    * @default 'auto'
    */
   compression?: CacheCodecName | 'auto';
   /**
    * The codec's level: gzip 1-9, brotli 0-11, zstd 1-22 (lz4 and none have none; with 'auto' it is gzip's).
-   * @default CACHE_CODEC_DEFAULT_LEVELS[compression] (gzip 1 under 'auto')
+   * @default CACHE_CODEC_DEFAULT_LEVELS[compression] (gzip 3 under 'auto')
    */
   compressionLevel?: number;
   /**

@@ -30,6 +30,22 @@ describe('entry frame', () => {
     expect(d.tags).toEqual([['users', 3]]);
   });
 
+  it("'auto': lz4 below largeBytes, gzip level 3 at or above (byte for byte what node:zlib writes), level overridable", () => {
+    const auto = { codec: 'auto' as const, thresholdBytes: 1024, minSavings: 0.2 };
+    const payload = (frame: Buffer) => frame.subarray(8);
+    const below = raw.subarray(0, 16 * 1024 - 1);
+    expect(encodeCacheFrame(below, auto).codec).toBe('lz4');
+    const big = encodeCacheFrame(raw, auto);
+    expect(raw.length).toBeGreaterThanOrEqual(16 * 1024);
+    expect(big.codec).toBe('gzip');
+    expect(payload(big.frame).equals(zlib.gzipSync(raw, { level: 3 }))).toBe(true);
+    expect(payload(big.frame).equals(zlib.gzipSync(raw, { level: 1 }))).toBe(false);
+    const one = encodeCacheFrame(raw, { ...auto, level: 1 });
+    expect(payload(one.frame).equals(zlib.gzipSync(raw, { level: 1 }))).toBe(true);
+    expect(encodeCacheFrame(raw, { ...auto, largeBytes: raw.length + 1 }).codec).toBe('lz4');
+    for (const f of [big.frame, one.frame]) expect(decodeCacheFrame(f, 1 << 24).raw.equals(raw)).toBe(true);
+  });
+
   it('stores below thresholdBytes uncompressed', () => {
     const small = Buffer.from('x'.repeat(1023));
     expect(encodeCacheFrame(small, settings('lz4')).codec).toBe('none');
