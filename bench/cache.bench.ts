@@ -21,6 +21,7 @@ import { redisDriver } from 'bentocache/drivers/redis';
 import { createCache } from 'cache-manager';
 import { Redis } from 'ioredis';
 import { Keyv } from 'keyv';
+import { AUTO_GZIP_LEVEL } from '../src/cache/frame.js';
 import {
   type CacheCodecName,
   createQueryCache,
@@ -28,7 +29,6 @@ import {
   encodeCacheFrame,
   type QueryCache,
 } from '../src/cache/index.js';
-import { AUTO_GZIP_LEVEL } from '../src/cache/frame.js';
 import { localTierBench } from './cache-local.js';
 import { large, row, small } from './fixtures/cache-data.js';
 import { type BenchCase, type BenchReport, type GroupResult, reportedMs } from './harness.js';
