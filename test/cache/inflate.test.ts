@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import * as zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { gzipInflatePaths } from '../../src/cache/codecs.js';
+import { CacheCorruptEntryError, decodeCacheFrame, msgpackSerializer } from '../../src/cache/index.js';
+import { row } from './helpers.js';
+
+// gzip entries are inflated by one engine per process, reset after each entry (src/cache/codecs.ts): these tests
+// check that it is the path taken, that it gives exactly what node:zlib's public inflateRawSync gives for every
+// payload (good or damaged), and that a zlib error neither leaks into the next read nor crashes the process.
+const raw = msgpackSerializer().serialize(Array.from({ length: 120 }, (_, i) => row(i)));
+const gz = zlib.gzipSync(raw, { level: 3 });
+const framed = (payload: Buffer, rawLength: number) => {
+  const header = Buffer.from([0xdb, 1, 2, 0, 0, 0, 0, 0]);
+  header.writeUInt32BE(rawLength, 4);
+  return Buffer.concat([header, payload]);
+};
+const good = framed(gz, raw.length);
+
+/** What the read did before the engine was reused: inflateRawSync, bounded, ISIZE checked, else gunzip with CRC. */
+function reference(payload: Buffer, rawLength: number): Buffer | 'corrupt' {
+  const opts = { maxOutputLength: Math.max(1, rawLength), chunkSize: Math.max(64, rawLength + 1) };
+  try {
+    const n = payload.length;
+    const plain =
+      n >= 18 && payload[0] === 0x1f && payload[1] === 0x8b && payload[2] === 8 && payload[3] === 0;
+    if (plain) {
+      const out = zlib.inflateRawSync(payload.subarray(10, n - 8), opts);
+      if (out.length === rawLength && payload.readUInt32LE(n - 4) === rawLength) return out;
+    }
+    const out = zlib.gunzipSync(payload, opts);
+    return out.length === rawLength ? out : 'corrupt';
+  } catch {
+    return 'corrupt';
+  }
+}
+function actual(frame: Buffer): Buffer | 'corrupt' {
+  try {
+    return decodeCacheFrame(frame, 1 << 26).raw;
+  } catch (e) {
+    expect(e).toBeInstanceOf(CacheCorruptEntryError);
+    return 'corrupt';
+  }
+}
+
+/** Generated damage: byte runs overwritten across the stream, cuts, extra bytes, lengths off by one. */
+function damaged(): Array<[string, Buffer, number]> {
+  const out: Array<[string, Buffer, number]> = [];
+  const body = gz.length - 18;
+  for (const fill of [0x00, 0xff, 0x55]) {
+    for (let k = 0; k < 16; k++) {
+      const at = 10 + Math.floor((body * k) / 16);
+      for (const len of [1, 16]) {
+        const b = Buffer.from(gz);
+        b.fill(fill, at, Math.min(at + len, gz.length - 8));
+        out.push([`fill 0x${fill.toString(16)} x${len} at ${at}`, b, raw.length]);
+      }
+    }
+  }
+  for (const cut of [1, 4, 8, 9, 12, 100, Math.floor(body / 2), body]) {
+    out.push([`cut ${cut}`, gz.subarray(0, gz.length - cut), raw.length]);
+  }
+  const trailer = gz.subarray(gz.length - 8);
+  out.push([
+    'garbage after the stream',
+    Buffer.concat([gz.subarray(0, gz.length - 8), Buffer.from([1, 2, 3]), trailer]),
+    raw.length,
+  ]);
+  for (const delta of [-1, 1, -100, 100]) out.push([`declared ${delta}`, gz, raw.length + delta]);
+  const isize = Buffer.from(gz);
+  isize.writeUInt32LE(raw.length - 1, gz.length - 4);
+  out.push(['ISIZE -1', isize, raw.length - 1]);
+  const other = zlib.gzipSync(Buffer.from(raw).reverse(), { level: 3 });
+  out.push(['another payload of the same length', other, raw.length]);
+  out.push(['empty stream, declared 0', zlib.gzipSync(Buffer.alloc(0)), 0]);
+  out.push(['a bomb under a small header', zlib.gzipSync(Buffer.alloc(5_000_000)), 1000]);
+  return out;
+}
+
+describe('gzip inflate through the reused engine', () => {
+  it('is the path a plain gzip entry takes, and gives back the exact bytes', () => {
+    const before = { ...gzipInflatePaths };
+    for (let i = 0; i < 5; i++) expect(decodeCacheFrame(good, 1 << 24).raw.equals(raw)).toBe(true);
+    expect(gzipInflatePaths.reused - before.reused).toBe(5);
+    expect(gzipInflatePaths.fallback - before.fallback).toBe(0);
+  });
+
+  it.each(damaged())(
+    '%s: the same outcome as inflateRawSync, and the next read is whole',
+    async (_, payload, n) => {
+      const want = reference(payload, n);
+      const got = actual(framed(payload, n));
+      if (want === 'corrupt') expect(got).toBe('corrupt');
+      else {
+        expect(got).not.toBe('corrupt');
+        expect((got as Buffer).equals(want)).toBe(true);
+      }
+      // the engine is usable (or replaced) right after, and a zlib error's deferred 'error' event is handled
+      const before = gzipInflatePaths.reused;
+      expect(decodeCacheFrame(good, 1 << 24).raw.equals(raw)).toBe(true);
+      expect(gzipInflatePaths.reused).toBe(before + 1);
+      await new Promise((r) => setImmediate(r));
+    },
+  );
+
+  it('damaged entries do not crash a process (zlib errors surface outside any promise)', async () => {
+    const fixture = join(import.meta.dirname, 'fixtures/inflate-damaged.ts');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', fixture],
+        { timeout: 20_000, killSignal: 'SIGKILL' },
+        (e, stdout, stderr) =>
+          resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, stdout, stderr }),
+      );
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim()) as { refused: number; good: boolean; reused: number };
+    expect(summary.refused).toBe(20);
+    expect(summary.good).toBe(true);
+    expect(summary.reused).toBe(1);
+  });
+});
