@@ -91,23 +91,45 @@ export const gzipInflatePaths = { reused: 0, fallback: 0 };
  * up an inflater (state and a 32 KiB window) and frees it again on every call: ~10-35 µs of a 150 KB hit, partly
  * page faults on the freshly allocated memory. The engine is fed through its native handle's `writeSync`, the
  * call inflateRawSync itself makes (lib/zlib.js `processChunkSync`), and `reset()` (public) readies it for the
- * next entry. The handle is not public API, so: it is used only when it has that shape and a self-check at first
- * use gives what inflateRawSync gives; a read counts only when all input was consumed and exactly the declared
- * length came out (the output buffer holds one byte more, so a longer stream stops there); and a zlib error
- * destroys that engine (the next read makes a new one). Every other case returns undefined, and the caller inflates
- * the same bytes through inflateRawSync, bounded, which also produces the error to report.
+ * next entry. The handle is not public API, and misusing it aborts the process instead of throwing, so:
+ * - it is used only on the Node.js majors whose lib/zlib.js was checked to drive it this way (not on Bun or
+ *   Deno), unless `DBKIT_CACHE_REUSE_INFLATER=0` is set, and only when it has that shape; a self-check at first
+ *   use must give what inflateRawSync gives;
+ * - never re-entrantly: zlib reports an error by calling into JS (async_hooks callbacks run there too), and a
+ *   read from such a callback while the handle is mid-write would abort; that read takes inflateRawSync;
+ * - before each write the engine must still own that open handle;
+ * - a read counts only when all input was consumed and exactly the declared length came out (the output buffer
+ *   holds one byte more, so a longer stream stops there), and a zlib error destroys that engine (the next read
+ *   makes a new one).
+ * Every other case returns undefined, and the caller inflates the same bytes through inflateRawSync, bounded,
+ * which also produces the error to report.
  */
 let inflater: Inflater | null | undefined;
+let inflaterBusy = false;
+let inflaterChecked = false;
 const FAST_INFLATE_MAX = MAX_CHUNK;
+/** lib/zlib.js checked on 20.20, 22.23 and 24.22: `processChunkSync` calls `handle.writeSync` with these arguments. */
+const CHECKED_NODE_MAJORS: ReadonlySet<number> = new Set([20, 22, 24]);
+
+function reuseAllowed(): boolean {
+  const versions = process.versions as NodeJS.ProcessVersions & { bun?: string; deno?: string };
+  if (versions.bun !== undefined || versions.deno !== undefined) return false;
+  if (!CHECKED_NODE_MAJORS.has(Number(versions.node.split('.')[0]))) return false;
+  return process.env.DBKIT_CACHE_REUSE_INFLATER !== '0';
+}
+
+function handleOf(engine: zlib.InflateRaw): unknown {
+  return (engine as unknown as { _handle?: unknown })._handle;
+}
 
 function newInflater(): Inflater | null {
   try {
-    const engine = zlib.createInflateRaw();
+    // chunkSize: the engine's own output buffer is never used (reads bring theirs), so the smallest one.
+    const engine = zlib.createInflateRaw({ chunkSize: 64 });
     // A failed write destroys the engine, which then emits 'error' on the next tick: never unhandled.
     engine.on('error', () => {});
-    const internals = engine as unknown as { _handle?: unknown; _writeState?: unknown };
-    const handle = internals._handle as Partial<ZlibHandle> | null | undefined;
-    const state = internals._writeState;
+    const handle = handleOf(engine) as Partial<ZlibHandle> | null | undefined;
+    const state = (engine as unknown as { _writeState?: unknown })._writeState;
     if (typeof handle?.writeSync !== 'function' || !(state instanceof Uint32Array) || state.length < 2) {
       engine.close();
       return null;
@@ -119,6 +141,10 @@ function newInflater(): Inflater | null {
 }
 
 function inflateWith(f: Inflater, payload: Buffer, rawLength: number): Buffer | undefined {
+  if (f.engine.destroyed || handleOf(f.engine) !== f.handle) {
+    inflater = undefined;
+    return undefined;
+  }
   const out = Buffer.allocUnsafe(rawLength + 1);
   try {
     f.handle.writeSync(zlib.constants.Z_FINISH, payload, 0, payload.length, out, 0, out.length);
@@ -134,26 +160,38 @@ function inflateWith(f: Inflater, payload: Buffer, rawLength: number): Buffer | 
   }
   const produced = out.length - f.state[0]!;
   const inputLeft = f.state[1]!;
-  f.engine.reset();
+  try {
+    f.engine.reset();
+  } catch {
+    inflater = undefined;
+    f.engine.destroy();
+  }
+  if (f.engine.destroyed) inflater = undefined;
   return inputLeft === 0 && produced === rawLength ? out.subarray(0, rawLength) : undefined;
 }
 
+function readyInflater(): Inflater | null {
+  if (inflater !== undefined) return inflater;
+  const f = reuseAllowed() ? newInflater() : null;
+  if (f === null || inflaterChecked) return (inflater = f);
+  const sample = Buffer.from(
+    'dbkit inflate self-check: the reused engine must give what inflateRawSync gives. '.repeat(8),
+  );
+  const back = inflateWith(f, zlib.deflateRawSync(sample), sample.length);
+  inflaterChecked = back?.equals(sample) === true && !f.engine.destroyed;
+  if (!inflaterChecked) f.engine.destroy();
+  return (inflater = inflaterChecked ? f : null);
+}
+
 function inflateReused(payload: Buffer, rawLength: number): Buffer | undefined {
-  if (rawLength > FAST_INFLATE_MAX) return undefined;
-  if (inflater === undefined) {
-    const f = newInflater();
-    if (f !== null) {
-      const sample = Buffer.from(
-        'dbkit inflate self-check: the reused engine must give what inflateRawSync gives. '.repeat(8),
-      );
-      const back = inflateWith(f, zlib.deflateRawSync(sample), sample.length);
-      inflater = back?.equals(sample) === true && !f.engine.destroyed ? f : null;
-      if (inflater === null) f.engine.destroy();
-    } else inflater = null;
+  if (inflaterBusy || rawLength > FAST_INFLATE_MAX) return undefined;
+  inflaterBusy = true;
+  try {
+    const f = readyInflater();
+    return f === null ? undefined : inflateWith(f, payload, rawLength);
+  } finally {
+    inflaterBusy = false;
   }
-  const f = inflater;
-  if (f === null) return undefined;
-  return inflateWith(f, payload, rawLength);
 }
 
 /**

@@ -81,6 +81,22 @@ function damaged(raw: Buffer, gz: Buffer): Array<[string, Buffer, number]> {
   out.push(['ISIZE -1', isize, raw.length - 1]);
   const other = zlib.gzipSync(Buffer.from(raw).reverse(), { level: 3 });
   out.push(['another payload of the same length', other, raw.length]);
+  // lengths forged to agree (header and ISIZE), one byte short or long: the + 1 of the output buffer stops it
+  for (const delta of [-1, 1]) {
+    const forged = Buffer.from(gz);
+    forged.writeUInt32LE(raw.length + delta, gz.length - 4);
+    out.push([`declared and ISIZE ${delta}`, forged, raw.length + delta]);
+  }
+  // ISIZE one more than the stream and the header
+  const isizeUp = Buffer.from(gz);
+  isizeUp.writeUInt32LE(raw.length + 1, gz.length - 4);
+  out.push(['ISIZE +1', isizeUp, raw.length]);
+  // all the data but no final block (a sync flush instead of a finish), lengths right
+  const unfinished = zlib.deflateRawSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  const trailerOk = Buffer.alloc(8);
+  trailerOk.writeUInt32LE(zlib.crc32(raw), 0);
+  trailerOk.writeUInt32LE(raw.length, 4);
+  out.push(['no final block', Buffer.concat([gz.subarray(0, 10), unfinished, trailerOk]), raw.length]);
   out.push(['empty stream, declared 0', zlib.gzipSync(Buffer.alloc(0)), 0]);
   out.push(['a bomb under a small header', zlib.gzipSync(Buffer.alloc(5_000_000)), 1000]);
   return out;
@@ -120,22 +136,40 @@ describe('gzip inflate through the reused engine', () => {
     },
   );
 
-  it('damaged entries do not crash a process (zlib errors surface outside any promise)', async () => {
-    const fixture = join(import.meta.dirname, 'fixtures/inflate-damaged.ts');
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+  const fixture = join(import.meta.dirname, 'fixtures/inflate-damaged.ts');
+  const child = (mode: string, env: NodeJS.ProcessEnv = {}) =>
+    new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', fixture],
-        { timeout: 20_000, killSignal: 'SIGKILL' },
-        (e, stdout, stderr) =>
-          resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, stdout, stderr }),
+        ['--import', 'tsx', fixture, mode],
+        { timeout: 20_000, killSignal: 'SIGKILL', env: { ...process.env, ...env } },
+        (e, stdout, stderr) => {
+          const err = e as (Error & { code?: number; signal?: string }) | null;
+          resolve({ code: err ? (err.code ?? null) : 0, signal: err?.signal ?? null, stdout, stderr });
+        },
       );
     });
+  type Summary = { refused: number; good: boolean; nested: boolean; reused: number; fallback: number };
+  const summaryOf = (r: { code: number | null; signal: string | null; stdout: string; stderr: string }) => {
     expect(r.stderr).toBe('');
+    expect(r.signal).toBe(null);
     expect(r.code).toBe(0);
-    const summary = JSON.parse(r.stdout.trim()) as { refused: number; good: boolean; reused: number };
-    expect(summary.refused).toBe(20);
-    expect(summary.good).toBe(true);
-    expect(summary.reused).toBe(1);
+    return JSON.parse(r.stdout.trim()) as Summary;
+  };
+
+  it('damaged entries do not crash a process (zlib errors surface outside any promise)', async () => {
+    const s = summaryOf(await child('plain'));
+    expect(s).toMatchObject({ refused: 20, good: true, reused: 1, fallback: 20 });
+  });
+
+  it('a read from an async_hooks callback while the engine is mid-write takes inflateRawSync (no abort)', async () => {
+    const s = summaryOf(await child('hook'));
+    expect(s).toMatchObject({ refused: 20, good: true, nested: true });
+    expect(s.fallback).toBeGreaterThan(20); // the nested reads while the handle was busy
+  });
+
+  it('DBKIT_CACHE_REUSE_INFLATER=0 turns the reused engine off (every read through inflateRawSync)', async () => {
+    const s = summaryOf(await child('plain', { DBKIT_CACHE_REUSE_INFLATER: '0' }));
+    expect(s).toMatchObject({ refused: 20, good: true, reused: 0, fallback: 21 });
   });
 });
