@@ -173,14 +173,18 @@ function inflateWith(f: Inflater, payload: Buffer, rawLength: number): Buffer | 
 function readyInflater(): Inflater | null {
   if (inflater !== undefined) return inflater;
   const f = reuseAllowed() ? newInflater() : null;
-  if (f === null || inflaterChecked) return (inflater = f);
+  if (f === null || inflaterChecked) {
+    inflater = f;
+    return f;
+  }
   const sample = Buffer.from(
     'dbkit inflate self-check: the reused engine must give what inflateRawSync gives. '.repeat(8),
   );
   const back = inflateWith(f, zlib.deflateRawSync(sample), sample.length);
   inflaterChecked = back?.equals(sample) === true && !f.engine.destroyed;
   if (!inflaterChecked) f.engine.destroy();
-  return (inflater = inflaterChecked ? f : null);
+  inflater = inflaterChecked ? f : null;
+  return inflater;
 }
 
 function inflateReused(payload: Buffer, rawLength: number): Buffer | undefined {
