@@ -1,10 +1,18 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipInflatePaths } from '../../src/cache/codecs.js';
-import { CacheCorruptEntryError, decodeCacheFrame, msgpackSerializer } from '../../src/cache/index.js';
-import { row } from './helpers.js';
+import {
+  CacheCorruptEntryError,
+  type CacheStore,
+  createQueryCache,
+  decodeCacheFrame,
+  msgpackSerializer,
+  type QueryCache,
+} from '../../src/cache/index.js';
+import { sleep } from '../setup/index.js';
+import { makeStore, namespace, row, type StoreKind, storeKinds } from './helpers.js';
 
 // gzip entries are inflated by one engine per process, reset after each entry (src/cache/codecs.ts): these tests
 // check that it is the path taken, that it gives exactly what node:zlib's public inflateRawSync gives for every
@@ -171,5 +179,71 @@ describe('gzip inflate through the reused engine', () => {
   it('DBKIT_CACHE_REUSE_INFLATER=0 turns the reused engine off (every read through inflateRawSync)', async () => {
     const s = summaryOf(await child('plain', { DBKIT_CACHE_REUSE_INFLATER: '0' }));
     expect(s).toMatchObject({ refused: 20, good: true, reused: 0, fallback: 21 });
+  });
+});
+
+// The same faults as a service meets them: the default settings ('auto' gzips a 220-row result), the entry damaged
+// in the store, read by each read method, on every store kind and ioredis major. Each cell: a miss (or the
+// loader's value), counted corrupt, the bad entry gone, and the next large read whole, on the reused engine.
+const damageKinds: Array<[string, (gz: Buffer) => Buffer]> = [
+  ['a run overwritten', (gz) => Buffer.from(gz).fill(0xff, 200, 240)],
+  ['cut short', (gz) => gz.subarray(0, gz.length - 100)],
+  [
+    'lengths forged one short',
+    (gz) => {
+      const b = Buffer.from(gz);
+      b.writeUInt32LE(b.readUInt32LE(b.length - 4) - 1, b.length - 4);
+      return b;
+    },
+  ],
+  ['no final block', (gz) => Buffer.concat([gz.subarray(0, gz.length - 12), gz.subarray(gz.length - 8)])],
+];
+const methods = ['get', 'getOrSet', 'getMany', 'wrap'] as const;
+
+describe.each(storeKinds)('a damaged gzip entry read through the cache on %s', (kind: StoreKind) => {
+  let store: CacheStore;
+  let dispose: () => Promise<void>;
+  let cache: QueryCache;
+  const value = Array.from({ length: 220 }, (_, i) => row(i));
+  beforeAll(() => {
+    ({ store, dispose } = makeStore(kind));
+    cache = createQueryCache({ store, namespace: namespace(`inflate-${kind}`), ttl: 60 });
+  });
+  afterAll(async () => {
+    await cache.clear();
+    await cache.close();
+    await dispose();
+  });
+
+  const cells = methods.flatMap((method) =>
+    damageKinds.map(([what, damage]) => [method, what, damage] as const),
+  );
+  it.each(cells)('%s, %s', async (method, what, damage) => {
+    const key = `bad:${method}:${what}`;
+    await cache.set(key, value);
+    const full = cache.storeKey(key);
+    const frame = (await store.get(full))!;
+    expect(frame[2]).toBe(2); // gzip, as 'auto' writes a value this large
+    await store.set(full, Buffer.concat([frame.subarray(0, 8), damage(frame.subarray(8))]), 60_000);
+    const before = cache.stats().corruptEntries;
+    if (method === 'get') expect(await cache.get(key)).toBeUndefined();
+    else if (method === 'getOrSet') expect(await cache.getOrSet(key, async () => 'loaded')).toBe('loaded');
+    else if (method === 'wrap') {
+      // wrap and @cached read through getOrSet with a key of their own: point it at the damaged entry
+      const load = cache.wrap(async (_k: string) => 'loaded', { name: 'w', key: () => key });
+      expect(await load(key)).toBe('loaded');
+    } else {
+      await cache.set(`${key}:next`, value);
+      expect(await cache.getMany([key, `${key}:next`])).toEqual([undefined, value]);
+    }
+    expect(cache.stats().corruptEntries).toBe(before + 1);
+    await sleep(20);
+    const after = await store.get(full);
+    if (method === 'get' || method === 'getMany') expect(after).toBeNull();
+    else expect(await cache.get(key)).toBe('loaded'); // the loader's value replaced it
+    const reused = gzipInflatePaths.reused;
+    await cache.set(`${key}:good`, value);
+    expect(await cache.get(`${key}:good`)).toEqual(value);
+    expect(gzipInflatePaths.reused).toBe(reused + 1);
   });
 });
