@@ -28,7 +28,7 @@ export interface CacheSerializer {
  * Plain objects are written as msgpackr records and decoded with `mapsAsObjects: false`, so a msgpack map can
  * only have come from a `Map`: that is how Maps and plain objects stay distinct without a global msgpackr
  * extension. The records' key lists are stored once per entry, in a table before the MessagePack (see
- * {@link writeTabled}), so a reader keeps one decoder per table and reuses its compiled record readers.
+ * {@link tabledWriter}), so a reader keeps one decoder per table and reuses its compiled record readers.
  *
  * @example
  * ```ts
@@ -74,33 +74,39 @@ const inlineReader = new Unpackr(MSGPACK_OPTIONS);
 
 /** After {@link JSON_MARK}: a record table follows (JSON text starts with `{` or `[`, never 0x00). */
 const TABLE_MARK = 0x00;
-/** Record ids 0x40-0x5f are msgpackr's one-byte shared ids: up to 32 object shapes per table. */
+/** Record ids 0x40-0x5f (msgpackr's one-byte shared ids) are the table's: up to 32 object shapes. */
 const MAX_TABLE = 32;
+/** Ids 0x60-0x7f: shapes past the 32nd, defined inline in the data as msgpackr does without a table. */
+const SLOTS = 64;
 /** Tables (and their decoders) kept per process; the least recently used goes first. */
 const READERS_MAX = 128;
+/** A table longer than this is decoded for each read instead of kept (bounds the keys kept: 128 x 16 KiB). */
+const KEPT_TABLE_MAX_BYTES = 16 * 1024;
 
 type Structures = string[][] & { sharedLength?: number; nextId?: number };
 
 /**
- * Writes a value as `0xC1 0x00`, the table's length (u16 BE), the table (a MessagePack array of each record
- * shape's key list) and the MessagePack of the value, whose records refer to the table by index (msgpackr's
- * shared structures, ids 0x40 + i). Returns undefined when the value has no plain object, needs more than
- * {@link MAX_TABLE} shapes, or is written from inside another write (a getter calling `set`): the caller then
- * writes msgpackr's inline records, as before.
+ * Writes a value as `0xC1 0x00`, the table's length (u32 BE), the table (a MessagePack array of the key lists of
+ * the value's first 32 object shapes) and the MessagePack of the value, whose records refer to the table by
+ * index (msgpackr's shared structures, ids 0x40 + i); shapes past the 32nd are defined inline in the data, ids
+ * 0x60-0x7f, as msgpackr writes every shape without a table. Returns msgpackr's plain bytes for a value with no
+ * plain object (nothing to put in a table: the same bytes the inline packer writes), and undefined when called
+ * from inside another write (a getter calling `set`): the caller then packs it with inline records. Every value
+ * is packed once.
  *
- * Why: with inline records every read defines the shapes anew, and msgpackr compiles a fresh reader function
- * (`new Function`) per shape per read. V8 keeps those warm only through its eval cache, which a major GC
- * clears; after one, the next reads of a 95 KB entry took 2-3x as long (400-580 µs instead of ~150-200 µs,
- * `taskset -c 0`, 10 reads after each `gc()`). A table lets {@link readTabled} keep one decoder per table, so its
- * compiled readers live as long as the decoder: the 150 KB entry read 7-10% faster in a process shared with
- * other work, and a ~0.5 KB row with Dates decoded in ~1.3 µs instead of ~2.6 µs.
+ * Why: with inline records every read defines the shapes anew, and msgpackr builds a fresh reader function
+ * (`new Function`, from a shape's 4th record on) per shape per read. V8 keeps those warm only through its eval
+ * cache, which a major GC clears; after one, the next reads of a 95 KB entry took 2-3x as long (400-580 µs
+ * instead of ~150-200 µs, `taskset -c 0`, 10 reads after each `gc()`). A table lets {@link readTabled} keep one
+ * decoder per table, so its compiled readers live as long as the decoder: the 150 KB entry read 5-12% faster in
+ * a process shared with other work, and a ~0.5 KB row with Dates decoded in ~1.3 µs instead of ~2.6 µs.
  */
 function tabledWriter(): (value: unknown) => Buffer | undefined {
   const packer = new Packr({
     ...MSGPACK_OPTIONS,
     structures: [],
     maxSharedStructures: MAX_TABLE,
-    maxOwnStructures: MAX_TABLE,
+    maxOwnStructures: SLOTS - MAX_TABLE,
   });
   const tablePacker = new Packr({ useRecords: false });
   let busy = false;
@@ -113,16 +119,14 @@ function tabledWriter(): (value: unknown) => Buffer | undefined {
       (packer as unknown as { structures: Structures }).structures = structures;
       const body = packer.pack(value);
       const shapes = structures.sharedLength ?? 0;
-      // Past MAX_TABLE shapes msgpackr defines the rest inline (ids from 0x60): such a value stays inline.
-      if (shapes === 0 || shapes > MAX_TABLE || (structures.nextId ?? 0) > 0x40 + MAX_TABLE) return undefined;
+      if (shapes === 0) return body;
       const table = tablePacker.pack(structures.slice(0, shapes));
-      if (table.length > 0xffff) return undefined;
-      const out = Buffer.allocUnsafe(4 + table.length + body.length);
+      const out = Buffer.allocUnsafe(6 + table.length + body.length);
       out[0] = JSON_MARK;
       out[1] = TABLE_MARK;
-      out.writeUInt16BE(table.length, 2);
-      table.copy(out, 4);
-      body.copy(out, 4 + table.length);
+      out.writeUInt32BE(table.length, 2);
+      table.copy(out, 6);
+      body.copy(out, 6 + table.length);
       return out;
     } finally {
       busy = false;
@@ -130,16 +134,29 @@ function tabledWriter(): (value: unknown) => Buffer | undefined {
   };
 }
 
+/**
+ * Stands in every record id the table does not define: msgpackr calls its `read` for such an id, which a table
+ * entry's data never uses unless it defines the id inline first (ids 0x60-0x7f) or is damaged.
+ */
+const UNDEFINED_SHAPE: string[] = Object.freeze(
+  Object.assign([], {
+    read(): never {
+      throw new Error('record id is not in the table');
+    },
+  }),
+) as string[];
+
 interface TableReader {
   unpackr: Unpackr;
-  /** The shapes as decoded from the table: the decoder's structures must still be these after every read. */
-  shapes: readonly string[][];
+  /** The decoder's 64 slots: the table's shapes, then {@link UNDEFINED_SHAPE}. */
   structures: Structures;
+  /** What slots 0-31 hold when no read is running (a read may only change slots 32-63, by inline definitions). */
+  table: readonly string[][];
 }
 const tableReaders = new Map<string, TableReader>();
 const tableDecoder = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-function tableReader(bytes: Buffer, start: number, end: number, key: string): TableReader {
+function tableReader(bytes: Buffer, start: number, end: number): TableReader {
   const list: unknown = tableDecoder.unpack(bytes, { start, end });
   if (!Array.isArray(list) || list.length === 0 || list.length > MAX_TABLE)
     throw new Error('record table is not a list of 1 to 32 shapes');
@@ -147,51 +164,60 @@ function tableReader(bytes: Buffer, start: number, end: number, key: string): Ta
     if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string'))
       throw new Error('record table shape is not a list of keys');
   }
-  // isShared: msgpackr puts a shape back if the data redefines its id inline (a damaged entry).
-  const structures: Structures = (list as string[][]).map((keys) =>
-    Object.assign([...keys], { isShared: true }),
+  // Not marked isShared: msgpackr would put back a table shape that the data redefines inline, and the read
+  // would succeed; unmarked, the redefinition stays in the slot, where readTabled sees it.
+  const structures: Structures = Array.from({ length: SLOTS }, (_, i) =>
+    i < list.length ? [...(list[i] as string[])] : UNDEFINED_SHAPE,
   );
-  const reader: TableReader = {
+  return {
     unpackr: new Unpackr({ ...MSGPACK_OPTIONS, structures, maxSharedStructures: MAX_TABLE }),
-    shapes: [...structures],
     structures,
+    table: structures.slice(0, MAX_TABLE),
   };
-  if (tableReaders.size >= READERS_MAX) tableReaders.delete(tableReaders.keys().next().value!);
-  tableReaders.set(key, reader);
-  return reader;
 }
 
 /**
  * Reads what {@link tabledWriter} wrote, from `at` (just past `0xC1 0x00`). The table's bytes are the key of its
- * decoder. A damaged entry can only fail or decode to something else: when the data defines a record inline
- * (which a table entry never does) the decoder's structures change, so that decoder is dropped and the read fails.
+ * decoder. After every read the decoder's slots 32-63 are emptied again (shapes defined inline belong to that
+ * entry only); a read that left a table slot (0-31) changed, or any slot past 63, came from a damaged entry (dbkit
+ * never writes an inline definition of a table id): it fails, and that decoder is dropped.
  */
 function readTabled(bytes: Buffer, at: number): unknown {
-  if (at + 2 > bytes.length) throw new Error('record table length cut off');
-  const start = at + 2;
-  const end = start + bytes.readUInt16BE(at);
+  if (at + 4 > bytes.length) throw new Error('record table length cut off');
+  const start = at + 4;
+  const end = start + bytes.readUInt32BE(at);
   if (end > bytes.length) throw new Error('record table cut off');
-  const key = bytes.toString('latin1', start, end);
-  let reader = tableReaders.get(key);
-  if (reader === undefined) reader = tableReader(bytes, start, end, key);
-  else {
+  const kept = end - start <= KEPT_TABLE_MAX_BYTES;
+  const key = kept ? bytes.toString('latin1', start, end) : '';
+  let reader = kept ? tableReaders.get(key) : undefined;
+  if (reader === undefined) {
+    reader = tableReader(bytes, start, end);
+    if (kept) {
+      if (tableReaders.size >= READERS_MAX) tableReaders.delete(tableReaders.keys().next().value!);
+      tableReaders.set(key, reader);
+    }
+  } else {
     tableReaders.delete(key);
     tableReaders.set(key, reader);
   }
-  const { structures, shapes } = reader;
-  const changed = () => {
-    if (structures.length === shapes.length && shapes.every((s, i) => structures[i] === s)) return false;
-    tableReaders.delete(key);
-    return true;
+  const { structures, table } = reader;
+  /** Empties slots 32-63; true when the read changed what it may not (then the decoder is dropped). */
+  const damaged = () => {
+    let bad = structures.length !== SLOTS;
+    structures.length = SLOTS;
+    for (let i = 0; i < MAX_TABLE; i++) if (structures[i] !== table[i]) bad = true;
+    for (let i = MAX_TABLE; i < SLOTS; i++) structures[i] = UNDEFINED_SHAPE;
+    if (bad && kept) tableReaders.delete(key);
+    return bad;
   };
   let value: unknown;
   try {
     value = reader.unpackr.unpack(bytes, { start: end, end: bytes.length });
   } catch (e) {
-    changed();
+    damaged();
     throw e;
   }
-  if (changed()) throw new Error('record data redefines its table');
+  if (damaged()) throw new Error('record data redefines a table id');
   return value;
 }
 
