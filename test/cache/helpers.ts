@@ -1,12 +1,13 @@
 import type { Cluster, Redis } from 'ioredis';
-import { inject } from 'vitest';
-import { type CacheStore, memoryStore, redisStore } from '../../src/cache/index.js';
+import { expect, inject } from 'vitest';
+import { type CacheStore, memoryStore, type QueryCache, redisStore } from '../../src/cache/index.js';
 import {
   type IoredisMajor,
   ioredisMajors,
   keyPrefix,
   newClusterClient,
   newRedisClient,
+  sleep,
 } from '../setup/index.js';
 
 export { ioredisMajors };
@@ -69,4 +70,37 @@ export function row(i: number) {
     tags: ['alpha', 'beta', 'gamma'],
     bio: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(2),
   };
+}
+
+/** The cache methods a damaged entry is read through (wrap and @cached read through getOrSet). */
+export const readMethods = ['get', 'getOrSet', 'getMany', 'wrap'] as const;
+
+/**
+ * Reads the damaged entry at `key` with `method` and checks what a damaged entry must give: a miss or the
+ * loader's value, one more corrupt entry counted, and the entry deleted (get, getMany) or replaced by the
+ * loader's value (getOrSet, wrap). `value` is what the cache holds elsewhere (getMany reads it beside the key).
+ */
+export async function expectDamagedRead(
+  cache: QueryCache,
+  store: CacheStore,
+  key: string,
+  method: (typeof readMethods)[number],
+  value: unknown,
+): Promise<void> {
+  const before = cache.stats().corruptEntries;
+  if (method === 'get') expect(await cache.get(key)).toBeUndefined();
+  else if (method === 'getOrSet') expect(await cache.getOrSet(key, async () => 'loaded')).toBe('loaded');
+  else if (method === 'wrap') {
+    // wrap and @cached read through getOrSet with a key of their own: point it at the damaged entry
+    const load = cache.wrap(async (_k: string) => 'loaded', { name: 'w', key: () => key });
+    expect(await load(key)).toBe('loaded');
+  } else {
+    await cache.set(`${key}:next`, value);
+    expect(await cache.getMany([key, `${key}:next`])).toEqual([undefined, value]);
+  }
+  expect(cache.stats().corruptEntries).toBe(before + 1);
+  await sleep(20);
+  const after = await store.get(cache.storeKey(key));
+  if (method === 'get' || method === 'getMany') expect(after).toBeNull();
+  else expect(await cache.get(key)).toBe('loaded'); // the loader's value replaced it
 }

@@ -11,8 +11,15 @@ import {
   msgpackSerializer,
   type QueryCache,
 } from '../../src/cache/index.js';
-import { sleep } from '../setup/index.js';
-import { makeStore, namespace, row, type StoreKind, storeKinds } from './helpers.js';
+import {
+  expectDamagedRead,
+  makeStore,
+  namespace,
+  readMethods,
+  row,
+  type StoreKind,
+  storeKinds,
+} from './helpers.js';
 
 // gzip entries are inflated by one engine per process, reset after each entry (src/cache/codecs.ts): these tests
 // check that it is the path taken, that it gives exactly what node:zlib's public inflateRawSync gives for every
@@ -198,7 +205,6 @@ const damageKinds: Array<[string, (gz: Buffer) => Buffer]> = [
   ],
   ['no final block', (gz) => Buffer.concat([gz.subarray(0, gz.length - 12), gz.subarray(gz.length - 8)])],
 ];
-const methods = ['get', 'getOrSet', 'getMany', 'wrap'] as const;
 
 describe.each(storeKinds)('a damaged gzip entry read through the cache on %s', (kind: StoreKind) => {
   let store: CacheStore;
@@ -215,7 +221,7 @@ describe.each(storeKinds)('a damaged gzip entry read through the cache on %s', (
     await dispose();
   });
 
-  const cells = methods.flatMap((method) =>
+  const cells = readMethods.flatMap((method) =>
     damageKinds.map(([what, damage]) => [method, what, damage] as const),
   );
   it.each(cells)('%s, %s', async (method, what, damage) => {
@@ -225,22 +231,7 @@ describe.each(storeKinds)('a damaged gzip entry read through the cache on %s', (
     const frame = (await store.get(full))!;
     expect(frame[2]).toBe(2); // gzip, as 'auto' writes a value this large
     await store.set(full, Buffer.concat([frame.subarray(0, 8), damage(frame.subarray(8))]), 60_000);
-    const before = cache.stats().corruptEntries;
-    if (method === 'get') expect(await cache.get(key)).toBeUndefined();
-    else if (method === 'getOrSet') expect(await cache.getOrSet(key, async () => 'loaded')).toBe('loaded');
-    else if (method === 'wrap') {
-      // wrap and @cached read through getOrSet with a key of their own: point it at the damaged entry
-      const load = cache.wrap(async (_k: string) => 'loaded', { name: 'w', key: () => key });
-      expect(await load(key)).toBe('loaded');
-    } else {
-      await cache.set(`${key}:next`, value);
-      expect(await cache.getMany([key, `${key}:next`])).toEqual([undefined, value]);
-    }
-    expect(cache.stats().corruptEntries).toBe(before + 1);
-    await sleep(20);
-    const after = await store.get(full);
-    if (method === 'get' || method === 'getMany') expect(after).toBeNull();
-    else expect(await cache.get(key)).toBe('loaded'); // the loader's value replaced it
+    await expectDamagedRead(cache, store, key, method, value);
     const reused = gzipInflatePaths.reused;
     await cache.set(`${key}:good`, value);
     expect(await cache.get(`${key}:good`)).toEqual(value);

@@ -11,13 +11,20 @@ import {
   type QueryCache,
 } from '../../src/cache/index.js';
 import { tableReaderCount } from '../../src/cache/serializer.js';
-import { makeStore, namespace, row, type StoreKind, storeKinds } from './helpers.js';
+import {
+  expectDamagedRead,
+  makeStore,
+  namespace,
+  readMethods,
+  row,
+  type StoreKind,
+  storeKinds,
+} from './helpers.js';
 
 /** What dbkit wrote before record tables (and still writes past 32 shapes): msgpackr's inline records. */
 const INLINE = { useRecords: true, moreTypes: true, mapsAsObjects: false, useBigIntExtension: true } as const;
 const inlinePacker = new Packr(INLINE);
 const inlineReader = new Unpackr(INLINE);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Two decoded values compared as the bytes a fresh inline packer writes for them: types (Date, BigInt, Map, Set,
@@ -389,8 +396,6 @@ describe('damaged table entries', () => {
   });
 });
 
-const methods = ['get', 'getOrSet', 'getMany', 'wrap'] as const;
-
 describe.each(storeKinds)('a damaged table entry read through the cache on %s', (kind: StoreKind) => {
   let store: CacheStore;
   let dispose: () => Promise<void>;
@@ -407,7 +412,7 @@ describe.each(storeKinds)('a damaged table entry read through the cache on %s', 
     await dispose();
   });
 
-  const cells = methods.flatMap((method) =>
+  const cells = readMethods.flatMap((method) =>
     damageKinds.map(([what, damage]) => [method, what, damage] as const),
   );
   it.each(cells)('%s, %s', async (method, what, damage) => {
@@ -425,21 +430,7 @@ describe.each(storeKinds)('a damaged table entry read through the cache on %s', 
       minSavings: 0,
     });
     await store.set(full, bad, 60_000);
-    const before = cache.stats().corruptEntries;
-    if (method === 'get') expect(await cache.get(key)).toBeUndefined();
-    else if (method === 'getOrSet') expect(await cache.getOrSet(key, async () => 'loaded')).toBe('loaded');
-    else if (method === 'wrap') {
-      const load = cache.wrap(async (_k: string) => 'loaded', { name: 'w', key: () => key });
-      expect(await load(key)).toBe('loaded');
-    } else {
-      await cache.set(`${key}:next`, value);
-      expect(await cache.getMany([key, `${key}:next`])).toEqual([undefined, value]);
-    }
-    expect(cache.stats().corruptEntries).toBe(before + 1);
-    await sleep(20);
-    const after = await store.get(full);
-    if (method === 'get' || method === 'getMany') expect(after).toBeNull();
-    else expect(await cache.get(key)).toBe('loaded');
+    await expectDamagedRead(cache, store, key, method, value);
     await cache.set(`${key}:good`, value);
     expect(await cache.get(`${key}:good`)).toEqual(value);
   });
