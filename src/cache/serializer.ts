@@ -67,8 +67,8 @@ const MSGPACK_OPTIONS = {
 
 /**
  * Reads MessagePack whose records are defined inline (what dbkit wrote before record tables, and still writes
- * for values with no plain object or more than {@link MAX_TABLE} object shapes). Separate from any packer:
- * packing with records keeps per-call structure state that must not leak into reads.
+ * for a value written from inside another write) and plain MessagePack (values with no plain object). Separate
+ * from any packer: packing with records keeps per-call structure state that must not leak into reads.
  */
 const inlineReader = new Unpackr(MSGPACK_OPTIONS);
 
