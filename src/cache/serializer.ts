@@ -27,8 +27,8 @@ export interface CacheSerializer {
  *
  * Plain objects are written as msgpackr records and decoded with `mapsAsObjects: false`, so a msgpack map can
  * only have come from a `Map`: that is how Maps and plain objects stay distinct without a global msgpackr
- * extension. The records' key lists are stored once per entry, in a table before the MessagePack (see
- * {@link tabledWriter}), so a reader keeps one decoder per table and reuses its compiled record readers.
+ * extension. The records' key lists are stored once per entry, in a table before the MessagePack (README,
+ * "Entry format"), so a reader keeps one decoder per table and reuses its compiled record readers.
  *
  * @example
  * ```ts

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { explainHint, pgChecks, pgQueryStats } from '../../src/monitoring/index.js';
 import { fingerprintQuery } from '../../src/query/index.js';
 import { usePgCluster } from '../setup/pg-cluster.js';
+import { waitFor } from '../setup/processes.js';
 
 describe('pgQueryStats with pg_stat_statements preloaded', () => {
   const cluster = usePgCluster({ shared_preload_libraries: 'pg_stat_statements' });
@@ -170,7 +171,13 @@ describe('pgQueryStats and the autovacuum check on a server without them', () =>
     expect(f.suggestion).toMatch(/pg_reload_conf/);
     await c.admin(f.sql!);
     await c.admin('select pg_reload_conf()');
-    // A reload reaches new sessions at once and existing ones at their next statement.
+    // pg_reload_conf() only signals the postmaster: each session applies the file once the postmaster has
+    // re-read it and signalled that backend, so under load the pool's next statement can still see the old value.
+    await waitFor(
+      'the reload to reach the pool',
+      async () => (await c.sql()`select current_setting('autovacuum') as v`)[0]!.v === 'on',
+      10_000,
+    );
     const after = await pgChecks(c.sql(), { only: ['autovacuum_disabled'] });
     expect(after.findings.filter((x) => x.object === 'server')).toEqual([]);
   });
